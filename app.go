@@ -1,0 +1,240 @@
+// Package abe assembles an abe backend from its configuration: it opens
+// the database, checks that its schema matches the file, and serves the
+// HTTP API. cmd/abe uses it, and so can a Go program that embeds abe:
+//
+//	cfg, err := schema.Load("abe.yaml")
+//	app, err := abe.New(ctx, cfg, nil)
+//	defer app.Close()
+//	err = app.Run(ctx) // until ctx is cancelled
+package abe
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/abe-stack/abe/auth"
+	"github.com/abe-stack/abe/internal/httpx"
+	"github.com/abe-stack/abe/internal/pg"
+	"github.com/abe-stack/abe/schema"
+)
+
+// Options tune an App. The zero value is production behaviour.
+type Options struct {
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// Version of abe, reported in logs and recorded with migrations.
+	Version string
+	// Migrate applies pending migrations at start instead of refusing to
+	// start on a database that differs from the configuration.
+	Migrate bool
+	// AllowDestructive lets Migrate run steps that can lose data.
+	AllowDestructive bool
+	// MigrateProgress receives a line per migration step; nil discards.
+	MigrateProgress io.Writer
+	// Routes adds routes of the embedding program to the router.
+	Routes func(chi.Router)
+}
+
+// App is an assembled abe backend.
+type App struct {
+	cfg     *schema.Config
+	opts    Options
+	log     *slog.Logger
+	pool    *pgxpool.Pool
+	handler http.Handler
+}
+
+// Migrations lists the system migrations of every component, in the order
+// they run.
+func Migrations() []schema.Migration {
+	return append(schema.CoreMigrations(), auth.Migrations()...)
+}
+
+// NewMigrator returns the migrator for cfg with every component's system
+// migrations.
+func NewMigrator(cfg *schema.Config, version string) *schema.Migrator {
+	return &schema.Migrator{Config: cfg, System: Migrations(), Version: version}
+}
+
+// DriftError refuses to serve a database whose schema differs from the
+// configuration.
+type DriftError struct {
+	Plan *schema.Plan
+}
+
+func (e *DriftError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the database differs from the configuration (%d pending steps):\n", len(e.Plan.Steps))
+	for i, s := range e.Plan.Steps {
+		fmt.Fprintf(&b, "  %d. %s\n", i+1, s.Summary)
+	}
+	b.WriteString("run `abe migrate apply` first, or start with --migrate")
+	return b.String()
+}
+
+// New connects to the database, checks (or, with Migrate, applies) its
+// schema, and builds the HTTP handler.
+func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
+	a := &App{cfg: cfg}
+	if opts != nil {
+		a.opts = *opts
+	}
+	a.log = cmp.Or(a.opts.Logger, slog.New(slog.DiscardHandler))
+	if cfg.Database.URL == "" {
+		return nil, errors.New("database.url is empty: set DATABASE_URL (or ABE_DATABASE_URL), or use `abe dev` for a local database")
+	}
+	pool, err := pg.Connect(ctx, pg.Config{URL: cfg.Database.URL, MaxConns: cfg.Database.MaxConns, AppName: "abe"})
+	if err != nil {
+		return nil, err
+	}
+	a.pool = pool
+	if err := a.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	a.handler = a.routes()
+	return a, nil
+}
+
+func (a *App) migrate(ctx context.Context) error {
+	m := NewMigrator(a.cfg, a.opts.Version)
+	plan, err := m.Plan(ctx, a.pool)
+	if err != nil {
+		return fmt.Errorf("check the database schema: %w", err)
+	}
+	if plan.Empty() {
+		return nil
+	}
+	if !a.opts.Migrate {
+		return &DriftError{Plan: plan}
+	}
+	applied, err := m.Apply(ctx, a.pool, &schema.ApplyOpts{AllowDestructive: a.opts.AllowDestructive, Progress: a.opts.MigrateProgress})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if !applied.Empty() {
+		a.log.Info("migrated", slog.Int("steps", len(applied.Steps)), slog.String("checksum", applied.Checksum()))
+	}
+	return nil
+}
+
+func (a *App) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(httpx.WithRequestID, httpx.Logger(a.log), httpx.Recover(a.log))
+	r.NotFound(httpx.NotFound)
+	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r.Get("/healthz", a.healthz)
+	r.Get("/readyz", a.readyz)
+	r.Get("/api/schema/config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/schema+json")
+		_, _ = w.Write(schema.ConfigJSONSchema) //nolint:errcheck // the client went away
+	})
+	if a.opts.Routes != nil {
+		a.opts.Routes(r)
+	}
+	return r
+}
+
+// Handler is the HTTP API.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Pool is the app's database pool, for programs that embed abe.
+func (a *App) Pool() *pgxpool.Pool { return a.pool }
+
+// Close releases the database pool.
+func (a *App) Close() { a.pool.Close() }
+
+func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// check is the state of one dependency in /readyz.
+type check struct {
+	Status    string  `json:"status"`
+	LatencyMS float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
+}
+
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	db := check{Status: "up"}
+	if err := a.pool.Ping(ctx); err != nil {
+		db.Status, db.Error = "down", pg.Explain(err)
+	}
+	db.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+	status, code := "ready", http.StatusOK
+	if db.Status != "up" {
+		status, code = "unavailable", http.StatusServiceUnavailable
+	}
+	httpx.WriteJSON(w, code, map[string]any{"status": status, "checks": map[string]check{"database": db}})
+}
+
+// Run listens on server.listen and serves until ctx is done, then shuts
+// down gracefully: it stops accepting connections and lets in-flight
+// requests finish within server.shutdown_timeout.
+func (a *App) Run(ctx context.Context) error {
+	ln, err := Listen(a.cfg.Server.Listen)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, ln)
+}
+
+// Listen opens the TCP listener, explaining the usual failures.
+func Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("listen on %s: the address is already in use; stop the program that holds it, or choose another address with server.listen (or ABE_SERVER_LISTEN)", addr)
+	case errors.Is(err, syscall.EACCES):
+		return nil, fmt.Errorf("listen on %s: permission denied; ports below 1024 need privileges, choose a higher one with server.listen", addr)
+	case err != nil:
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	a.log.Info("listening", slog.String("addr", "http://"+ln.Addr().String()), slog.String("version", a.opts.Version))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	timeout := time.Duration(a.cfg.Server.ShutdownTimeout)
+	a.log.Info("shutting down", slog.Duration("timeout", timeout))
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: in-flight requests did not finish within %s: %w", timeout, err)
+	}
+	<-served
+	a.log.Info("stopped")
+	return nil
+}
