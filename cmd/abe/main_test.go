@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/abe-stack/abe/internal/pg/pgtest"
+)
+
+// abeBin is the abe binary built for tests that need a real process:
+// signals, exit codes, the dev cluster.
+var abeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "abe-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	abeBin = filepath.Join(dir, "abe")
+	if out, err := exec.Command("go", "build", "-o", abeBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build abe: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	pgtest.Main(m, func() { os.RemoveAll(dir) })
+}
+
+// run executes abe in-process and returns its output and error.
+func run(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut)
+	root.SetArgs(args)
+	err = root.ExecuteContext(context.Background())
+	if err != nil {
+		printError(&errOut, err)
+	}
+	return out.String(), errOut.String(), err
+}
+
+// runBin runs the built binary to completion.
+func runBin(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(abeBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func assertNoStackTrace(t *testing.T, out string) {
+	t.Helper()
+	for _, s := range []string{"goroutine ", "panic:", ".go:"} {
+		if strings.Contains(out, s) {
+			t.Errorf("output looks like a stack trace (%q):\n%s", s, out)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, err := run(t, nil, "version")
+	if err != nil || !strings.HasPrefix(out, "abe ") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}} {
+		out, _, err := run(t, nil, append(args, "--help")...)
+		if err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, "abe "+strings.Join(args, " ")) {
+			t.Errorf("abe %s --help has no example:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}
+
+func TestInitThenValidate(t *testing.T) {
+	dir := t.TempDir()
+	out, _, err := run(t, nil, "init", dir)
+	if err != nil || !strings.Contains(out, "abe dev") {
+		t.Fatalf("init: %q %v", out, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, ".gitignore")); err != nil || !strings.Contains(string(b), ".abe/") {
+		t.Errorf(".gitignore: %q %v", b, err)
+	}
+	if _, _, err := run(t, nil, "init", dir); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("init over an existing file: %v", err)
+	}
+	if _, _, err := run(t, nil, "init", dir, "--force"); err != nil {
+		t.Errorf("init --force: %v", err)
+	}
+	out, _, err = run(t, nil, "validate", "--config", filepath.Join(dir, "abe.yaml"))
+	if err != nil || !strings.Contains(out, "is valid: 1 collections") {
+		t.Fatalf("validate: %q %v", out, err)
+	}
+}
+
+func TestValidateBadConfigExitCode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "abe.yaml")
+	if err := os.WriteFile(bad, []byte("collections:\n  todos:\n    fields:\n      title: { type: txt }\n      p: { type: relation, collection: nope }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runBin(t, nil, "validate", "--config", bad)
+	if code == 0 || !strings.Contains(out, "2 problems") || !strings.Contains(out, "abe.yaml:4:22") || !strings.Contains(out, "abe.yaml:5:40") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	assertNoStackTrace(t, out)
+
+	out, code = runBin(t, nil, "validate", "--config", filepath.Join(dir, "missing.yaml"))
+	if code == 0 || !strings.Contains(out, "abe init") {
+		t.Fatalf("missing file: exit %d:\n%s", code, out)
+	}
+	out, code = runBin(t, nil, "frobnicate")
+	if code == 0 || !strings.Contains(out, "unknown command") {
+		t.Fatalf("unknown command: exit %d:\n%s", code, out)
+	}
+}
+
+func TestMigratePlanApplyStatus(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": pgtest.NewURL(t, nil)}
+	cfg := "../../examples/todo/abe.yaml"
+	out, _, err := run(t, env, "migrate", "plan", "--config", cfg)
+	if err != nil || !strings.Contains(out, "create table projects") || !strings.Contains(out, "CREATE TABLE \"public\".\"todos\"") {
+		t.Fatalf("plan: %v\n%s", err, out)
+	}
+	out, _, err = run(t, env, "migrate", "apply", "--config", cfg)
+	if err != nil || !strings.Contains(out, "[1/") || !strings.Contains(out, "Applied ") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	out, _, err = run(t, env, "migrate", "plan", "--config", cfg)
+	if err != nil || !strings.Contains(out, "Nothing to do") {
+		t.Fatalf("plan after apply: %v\n%s", err, out)
+	}
+	out, _, err = run(t, env, "migrate", "apply", "--config", cfg)
+	if err != nil || !strings.Contains(out, "Nothing to do") {
+		t.Fatalf("second apply: %v\n%s", err, out)
+	}
+	out, _, err = run(t, env, "migrate", "status", "--config", cfg)
+	if err != nil || !strings.Contains(out, "#1") || !strings.Contains(out, "Up to date") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+}
+
+func TestMigrateUnreachableDatabase(t *testing.T) {
+	t.Parallel()
+	out, code := runBin(t, []string{"DATABASE_URL=postgres://abe:hunter2@127.0.0.1:1/app"}, "migrate", "plan", "--config", "../../examples/todo/abe.yaml")
+	if code == 0 || !strings.Contains(out, "is PostgreSQL running") || strings.Contains(out, "hunter2") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	assertNoStackTrace(t, out)
+}
+
+func TestServeRefusals(t *testing.T) {
+	t.Parallel()
+	cfg := "../../examples/todo/abe.yaml"
+	secret := "ABE_AUTH_SECRET=" + strings.Repeat("s", 40)
+	empty := pgtest.NewURL(t, nil)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"no secret", []string{"DATABASE_URL=" + empty, "ABE_AUTH_SECRET="}, "auth.secret is empty"},
+		{"no database", []string{secret, "DATABASE_URL="}, "database.url is empty"},
+		{"drift", []string{secret, "DATABASE_URL=" + empty}, "run `abe migrate apply` first"},
+	} {
+		out, code := runBin(t, tc.env, "serve", "--config", cfg)
+		if code == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want %q in:\n%s", tc.name, code, tc.want, out)
+		}
+		assertNoStackTrace(t, out)
+	}
+}
+
+// server is a running abe process.
+type server struct {
+	cmd    *exec.Cmd
+	url    string
+	output *lockedBuffer
+	done   chan error
+}
+
+type lockedBuffer struct {
+	ch  chan string
+	all strings.Builder
+}
+
+// startBin starts abe with args and waits until it logs that it listens.
+func startBin(t *testing.T, env []string, args ...string) *server {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(abeBin, args...)
+	cmd.Env = append(os.Environ(), append(env, fmt.Sprintf("ABE_SERVER_LISTEN=127.0.0.1:%d", port))...)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), output: &lockedBuffer{ch: make(chan string, 1024)}, done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			s.output.ch <- sc.Text()
+		}
+		close(s.output.ch)
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill() //nolint:errcheck // best effort at cleanup
+			<-s.done
+		}
+	})
+	s.waitFor(t, "listening")
+	return s
+}
+
+// waitFor reads output lines until one contains want.
+func (s *server) waitFor(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(2 * time.Minute)
+	for {
+		select {
+		case line, ok := <-s.output.ch:
+			if !ok {
+				t.Fatalf("abe exited before printing %q:\n%s", want, s.output.all.String())
+			}
+			s.output.all.WriteString(line + "\n")
+			if strings.Contains(line, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("abe did not print %q:\n%s", want, s.output.all.String())
+		}
+	}
+}
+
+// stop sends sig and returns the exit code and the rest of the output.
+func (s *server) stop(t *testing.T, sig os.Signal) (int, string) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	for line := range s.output.ch {
+		s.output.all.WriteString(line + "\n")
+	}
+	err := <-s.done
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return code, s.output.all.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestServeMigrateAndSIGTERM(t *testing.T) {
+	t.Parallel()
+	env := []string{"DATABASE_URL=" + pgtest.NewURL(t, nil), "ABE_AUTH_SECRET=" + strings.Repeat("s", 40)}
+	s := startBin(t, env, "serve", "--config", "../../examples/todo/abe.yaml", "--migrate")
+	if code, body := get(t, s.url+"/readyz"); code != 200 || !strings.Contains(body, `"database":{"status":"up"`) {
+		t.Fatalf("readyz %d %s", code, body)
+	}
+	// A second server on the same port fails with a clear message.
+	port := strings.TrimPrefix(s.url, "http://127.0.0.1:")
+	out, code := runBin(t, append(env, "ABE_SERVER_LISTEN=127.0.0.1:"+port), "serve", "--config", "../../examples/todo/abe.yaml")
+	if code == 0 || !strings.Contains(out, "already in use") {
+		t.Errorf("second server on a used port: exit %d\n%s", code, out)
+	}
+	assertNoStackTrace(t, out)
+
+	code, out = s.stop(t, syscall.SIGTERM)
+	if code != 0 || !strings.Contains(out, `"msg":"stopped"`) {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, `"msg":"request"`) || !strings.Contains(out, `"request_id"`) {
+		t.Errorf("no JSON request log with a request id:\n%s", out)
+	}
+}
+
+func TestDevWithDatabaseURL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "abe.yaml")
+	src, err := os.ReadFile("../../examples/todo/abe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startBin(t, []string{"DATABASE_URL=" + pgtest.NewURL(t, nil), "ABE_AUTH_SECRET="}, "dev", "--config", cfg)
+	if code, _ := get(t, s.url+"/readyz"); code != 200 {
+		t.Fatalf("readyz %d", code)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, ".abe", "secret")); err != nil || len(b) < 32 {
+		t.Errorf("dev secret: %q %v", b, err)
+	}
+	if code, out := s.stop(t, os.Interrupt); code != 0 {
+		t.Fatalf("Ctrl-C: exit %d\n%s", code, out)
+	}
+}
+
+// projectDir is a temporary project with the todo example. It is made
+// traversable because, as root, the dev cluster runs as another user.
+func projectDir(t *testing.T) (dir, cfg string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "abe-dev-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../../examples/todo/abe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = filepath.Join(dir, "abe.yaml")
+	if err := os.WriteFile(cfg, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfg
+}
+
+// postmasterPID reads the pid of the cluster's postmaster.
+func postmasterPID(t *testing.T, dataDir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Sscan(strings.SplitN(string(b), "\n", 2)[0], &pid); err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// awaitGone waits until no process runs with pid or has dataDir on its
+// command line.
+func awaitGone(t *testing.T, pid int, dataDir string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := []string{}
+		if syscall.Kill(pid, 0) == nil {
+			left = append(left, fmt.Sprint("postmaster ", pid))
+		}
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, p := range procs {
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(dataDir)) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes left behind: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond) // polling process state: there is no event to await
+	}
+}
+
+func TestDevLocalCluster(t *testing.T) {
+	t.Parallel()
+	dir, cfg := projectDir(t)
+	env := []string{"DATABASE_URL=", "ABE_DATABASE_URL=", "ABE_AUTH_SECRET="}
+	dataDir := filepath.Join(dir, ".abe", "pg")
+
+	s := startBin(t, env, "dev", "--config", cfg)
+	if code, body := get(t, s.url+"/readyz"); code != 200 {
+		t.Fatalf("readyz %d %s", code, body)
+	}
+	pid := postmasterPID(t, dataDir)
+	code, out := s.stop(t, os.Interrupt)
+	if code != 0 || !strings.Contains(out, "postgres: stopped") {
+		t.Fatalf("Ctrl-C: exit %d\n%s", code, out)
+	}
+	assertNoStackTrace(t, out)
+	awaitGone(t, pid, dataDir)
+
+	// The second start reuses the cluster and its migrated database.
+	s = startBin(t, env, "dev", "--config", cfg)
+	if strings.Contains(s.output.all.String(), "initialising") || strings.Contains(s.output.all.String(), "[1/") {
+		t.Errorf("second start initialised or migrated again:\n%s", s.output.all.String())
+	}
+	// A killed abe leaves no postmaster behind.
+	pid = postmasterPID(t, dataDir)
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-s.done
+	awaitGone(t, pid, dataDir)
+
+	// The next start recovers from the crash.
+	s = startBin(t, env, "dev", "--config", cfg)
+	if code, _ := get(t, s.url+"/readyz"); code != 200 {
+		t.Fatalf("readyz after a crash: %d", code)
+	}
+	if code, out := s.stop(t, os.Interrupt); code != 0 {
+		t.Fatalf("Ctrl-C: exit %d\n%s", code, out)
+	}
+}
