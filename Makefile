@@ -1,0 +1,30 @@
+# abe's tasks. `make help` lists them.
+.DEFAULT_GOAL := help
+GO ?= go
+BIN := bin/abe
+EXAMPLE ?= examples/todo/abe.yaml
+
+.PHONY: help build dev test lint fuzz clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/abe
+	$(GO) build -o $(BIN) ./cmd/abe
+
+dev: build ## build abe and serve examples/todo on http://127.0.0.1:8090 (local Postgres unless DATABASE_URL is set)
+	./$(BIN) dev --config $(EXAMPLE)
+
+test: ## run every test (installs PostgreSQL/Redis with apt when missing, as root)
+	./scripts/test
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+fuzz: ## fuzz the config parser for a minute
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 1m ./schema
+
+clean: ## remove bin/ and the example's local database
+	rm -rf bin examples/todo/.abe
