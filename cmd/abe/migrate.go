@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/abe-stack/abe"
@@ -47,7 +48,9 @@ runs. Nothing is changed.`,
 	return cmd
 }
 
-func runMigratePlan(cmd *cobra.Command, g *globalOpts, verbose bool) error {
+// withMigrator loads the configuration, opens its database (the local
+// cluster when database.url is empty) and runs fn.
+func withMigrator(cmd *cobra.Command, g *globalOpts, fn func(m *schema.Migrator, pool *pgxpool.Pool) error) error {
 	cfg, err := schema.Load(g.config)
 	if err != nil {
 		return err
@@ -57,15 +60,21 @@ func runMigratePlan(cmd *cobra.Command, g *globalOpts, verbose bool) error {
 		return err
 	}
 	defer closeDB()
-	plan, err := abe.NewMigrator(cfg, abeVersion()).Plan(cmd.Context(), pool)
-	if err != nil {
-		return err
-	}
-	plan.Format(cmd.OutOrStdout(), verbose)
-	if d := plan.Destructive(); len(d) > 0 {
-		fmt.Fprintf(cmd.OutOrStdout(), "\n%d destructive step(s): apply them with `abe migrate apply --allow-destructive`\n", len(d))
-	}
-	return nil
+	return fn(abe.NewMigrator(cfg, abeVersion()), pool)
+}
+
+func runMigratePlan(cmd *cobra.Command, g *globalOpts, verbose bool) error {
+	return withMigrator(cmd, g, func(m *schema.Migrator, pool *pgxpool.Pool) error {
+		plan, err := m.Plan(cmd.Context(), pool)
+		if err != nil {
+			return err
+		}
+		plan.Format(cmd.OutOrStdout(), verbose)
+		if d := plan.Destructive(); len(d) > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "\n%d destructive step(s): apply them with `abe migrate apply --allow-destructive`\n", len(d))
+		}
+		return nil
+	})
 }
 
 type applyOpts struct {
@@ -95,26 +104,19 @@ nothing happens.`,
 }
 
 func runMigrateApply(cmd *cobra.Command, g *globalOpts, o *applyOpts) error {
-	cfg, err := schema.Load(g.config)
-	if err != nil {
+	return withMigrator(cmd, g, func(m *schema.Migrator, pool *pgxpool.Pool) error {
+		out := cmd.OutOrStdout()
+		plan, err := m.Apply(cmd.Context(), pool, &schema.ApplyOpts{AllowDestructive: o.allowDestructive, Progress: out})
+		if err != nil {
+			return err
+		}
+		if plan.Empty() {
+			_, err = fmt.Fprintln(out, "Nothing to do: the database matches the configuration.")
+			return err
+		}
+		_, err = fmt.Fprintf(out, "Applied %d steps (checksum %s).\n", len(plan.Steps), plan.Checksum()[:12])
 		return err
-	}
-	pool, closeDB, err := openPool(cmd.Context(), cfg, cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	out := cmd.OutOrStdout()
-	plan, err := abe.NewMigrator(cfg, abeVersion()).Apply(cmd.Context(), pool, &schema.ApplyOpts{AllowDestructive: o.allowDestructive, Progress: out})
-	if err != nil {
-		return err
-	}
-	if plan.Empty() {
-		_, err = fmt.Fprintln(out, "Nothing to do: the database matches the configuration.")
-		return err
-	}
-	_, err = fmt.Fprintf(out, "Applied %d steps (checksum %s).\n", len(plan.Steps), plan.Checksum()[:12])
-	return err
+	})
 }
 
 func newMigrateStatusCmd(g *globalOpts) *cobra.Command {
@@ -126,20 +128,13 @@ func newMigrateStatusCmd(g *globalOpts) *cobra.Command {
   abe migrate status --limit 20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := schema.Load(g.config)
-			if err != nil {
-				return err
-			}
-			pool, closeDB, err := openPool(cmd.Context(), cfg, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer closeDB()
-			st, err := abe.NewMigrator(cfg, abeVersion()).Status(cmd.Context(), pool, limit)
-			if err != nil {
-				return err
-			}
-			return printStatus(cmd.OutOrStdout(), st)
+			return withMigrator(cmd, g, func(m *schema.Migrator, pool *pgxpool.Pool) error {
+				st, err := m.Status(cmd.Context(), pool, limit)
+				if err != nil {
+					return err
+				}
+				return printStatus(cmd.OutOrStdout(), st)
+			})
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 10, "how many applied migrations to list")
