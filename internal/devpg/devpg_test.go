@@ -42,7 +42,8 @@ func (b *syncBuffer) String() string {
 func requireBinaries(t *testing.T) {
 	t.Helper()
 	if _, err := FindBinaries(); err != nil {
-		t.Skipf("no PostgreSQL server binaries: %v", err)
+		// make test installs them; a missing server must fail, not hide.
+		t.Fatalf("no PostgreSQL server binaries: %v", err)
 	}
 }
 
