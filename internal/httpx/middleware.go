@@ -69,7 +69,7 @@ func Logger(log *slog.Logger) func(http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.String("remote", r.RemoteAddr),
+				slog.String("client", ClientIPString(r)),
 				slog.String("request_id", RequestID(r.Context())),
 			)
 		})

@@ -1,0 +1,9 @@
+package httpx
+
+import (
+	"testing"
+
+	"github.com/abe-stack/abe/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
