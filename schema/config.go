@@ -18,6 +18,7 @@ type Config struct {
 	Server   Server
 	Database Database
 	Auth     Auth
+	Mail     Mail
 	// Roles in the order the file declares them.
 	Roles []*Role
 	// Collections in the order the file declares them.
@@ -27,9 +28,53 @@ type Config struct {
 // Server configures the HTTP server.
 type Server struct {
 	Listen string `yaml:"listen"`
+	// PublicURL is where clients reach the server, for links in emails.
+	// Default http://<listen>.
+	PublicURL string `yaml:"public_url"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// BodyLimit caps request bodies.
+	BodyLimit ByteSize `yaml:"body_limit"`
+	// TrustedProxies are the CIDRs whose X-Forwarded-For and Forwarded
+	// headers are believed.
+	TrustedProxies []string  `yaml:"trusted_proxies"`
+	CORS           CORS      `yaml:"cors"`
+	RateLimit      RateLimit `yaml:"rate_limit"`
+}
+
+// CORS configures cross-origin requests from browsers.
+type CORS struct {
+	// AllowedOrigins lists origins like https://app.example.com; "*" allows
+	// any origin, but never with credentials.
+	AllowedOrigins   []string `yaml:"allowed_origins"`
+	AllowCredentials bool     `yaml:"allow_credentials"`
+	MaxAge           Duration `yaml:"max_age"`
+}
+
+// RateLimit configures the token buckets that limit requests per client.
+type RateLimit struct {
+	// Disabled turns rate limiting off.
+	Disabled bool `yaml:"disabled"`
+	// Requests per Window for any request, per user or, anonymously, per IP.
+	Requests int      `yaml:"requests"`
+	Window   Duration `yaml:"window"`
+	// Auth is the stricter class for /api/auth endpoints, per IP.
+	Auth RateClass `yaml:"auth"`
+	// Writes is the class for POST, PUT, PATCH and DELETE.
+	Writes RateClass `yaml:"writes"`
+	// Store is memory (one node) or redis (shared by every node).
+	Store    string `yaml:"store"`
+	RedisURL string `yaml:"redis_url"`
+	// MaxKeys bounds the memory store; the least recently seen clients are
+	// forgotten first.
+	MaxKeys int `yaml:"max_keys"`
+}
+
+// RateClass is a number of requests per window.
+type RateClass struct {
+	Requests int      `yaml:"requests"`
+	Window   Duration `yaml:"window"`
 }
 
 // Database configures the Postgres connection.
@@ -45,9 +90,84 @@ type Database struct {
 
 // Auth configures accounts and tokens.
 type Auth struct {
-	// Secret signs tokens. `abe dev` makes one when empty; `abe serve`
-	// refuses to start without one.
+	// Secret signs tokens (HS256) unless Keys are given, and derives the key
+	// that seals refresh tokens during their retry window. `abe dev` makes
+	// one when empty; `abe serve` refuses to start without one.
 	Secret string `yaml:"secret"`
+	// Keys are signing keys with rotation: the first key that can sign
+	// signs, every key verifies.
+	Keys []SigningKey `yaml:"keys"`
+	// Issuer is the iss claim of access tokens.
+	Issuer            string   `yaml:"issuer"`
+	AccessTokenTTL    Duration `yaml:"access_token_ttl"`
+	RefreshTokenTTL   Duration `yaml:"refresh_token_ttl"`
+	RefreshReuseGrace Duration `yaml:"refresh_reuse_grace"`
+	// RequireEmailVerification refuses logins until the email is verified,
+	// and makes register answer the same for new and existing emails.
+	RequireEmailVerification bool     `yaml:"require_email_verification"`
+	VerifyTokenTTL           Duration `yaml:"verify_token_ttl"`
+	ResetTokenTTL            Duration `yaml:"reset_token_ttl"`
+	Lockout                  Lockout  `yaml:"lockout"`
+	Password                 Password `yaml:"password"`
+	Links                    Links    `yaml:"links"`
+}
+
+// SigningKey is one key of auth.keys.
+type SigningKey struct {
+	ID        string `yaml:"id"`
+	Algorithm string `yaml:"algorithm"` // HS256, EdDSA, ES256 or RS256
+	// Secret is the key of HS256.
+	Secret string `yaml:"secret"`
+	// PrivateKey (PEM) signs and verifies; PublicKey (PEM) only verifies,
+	// for keys being retired.
+	PrivateKey string `yaml:"private_key"`
+	PublicKey  string `yaml:"public_key"`
+}
+
+// Lockout configures the progressive delay and account lock after failed
+// logins.
+type Lockout struct {
+	// After n failures within DelayWindow, the next attempt waits
+	// DelayBase x 2^(n-1), at most DelayMax.
+	DelayWindow Duration `yaml:"delay_window"`
+	DelayBase   Duration `yaml:"delay_base"`
+	DelayMax    Duration `yaml:"delay_max"`
+	// MaxFailures within Window lock the account for Duration.
+	MaxFailures int      `yaml:"max_failures"`
+	Window      Duration `yaml:"window"`
+	Duration    Duration `yaml:"duration"`
+}
+
+// Password is the password policy.
+type Password struct {
+	MinLength int `yaml:"min_length"`
+	MaxLength int `yaml:"max_length"`
+	// MinScore is the lowest zxcvbn score (0 to 4) accepted.
+	MinScore int `yaml:"min_score"`
+}
+
+// Links are the URLs put in emails; {token} is replaced by the token.
+type Links struct {
+	VerifyEmail   string `yaml:"verify_email"`
+	ResetPassword string `yaml:"reset_password"`
+}
+
+// Mail configures outgoing email.
+type Mail struct {
+	From string `yaml:"from"`
+	// Providers are tried in order until one accepts the message.
+	Providers []MailProvider `yaml:"providers"`
+}
+
+// MailProvider is one way to send mail.
+type MailProvider struct {
+	Type     string `yaml:"type"` // console or smtp
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// TLS is starttls (default), tls or none.
+	TLS string `yaml:"tls"`
 }
 
 // Role is a named set of permissions.
@@ -172,14 +292,66 @@ const (
 	DefaultSchema          = "public"
 	DefaultMaxConns        = 20
 	DefaultShutdownTimeout = 15 * time.Second
+	DefaultBodyLimit       = 1 << 20
 )
+
+func orDuration(d *Duration, def time.Duration) {
+	*d = cmp.Or(*d, Duration(def))
+}
 
 // withDefaults fills in every setting the file left out.
 func (c *Config) withDefaults() {
-	c.Server.Listen = cmp.Or(c.Server.Listen, DefaultListen)
-	c.Server.ShutdownTimeout = cmp.Or(c.Server.ShutdownTimeout, Duration(DefaultShutdownTimeout))
+	s := &c.Server
+	s.Listen = cmp.Or(s.Listen, DefaultListen)
+	s.PublicURL = strings.TrimSuffix(cmp.Or(s.PublicURL, "http://"+s.Listen), "/")
+	orDuration(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	s.BodyLimit = cmp.Or(s.BodyLimit, DefaultBodyLimit)
+	orDuration(&s.CORS.MaxAge, 10*time.Minute)
+	rl := &s.RateLimit
+	rl.Requests = cmp.Or(rl.Requests, 100)
+	orDuration(&rl.Window, time.Minute)
+	rl.Auth.Requests = cmp.Or(rl.Auth.Requests, 20)
+	orDuration(&rl.Auth.Window, time.Minute)
+	rl.Writes.Requests = cmp.Or(rl.Writes.Requests, 60)
+	orDuration(&rl.Writes.Window, time.Minute)
+	rl.Store = cmp.Or(rl.Store, "memory")
+	rl.MaxKeys = cmp.Or(rl.MaxKeys, 100_000)
+
 	c.Database.Schema = cmp.Or(c.Database.Schema, DefaultSchema)
 	c.Database.MaxConns = cmp.Or(c.Database.MaxConns, DefaultMaxConns)
+
+	a := &c.Auth
+	a.Issuer = cmp.Or(a.Issuer, "abe")
+	orDuration(&a.AccessTokenTTL, 15*time.Minute)
+	orDuration(&a.RefreshTokenTTL, 7*24*time.Hour)
+	orDuration(&a.RefreshReuseGrace, 10*time.Second)
+	orDuration(&a.VerifyTokenTTL, 24*time.Hour)
+	orDuration(&a.ResetTokenTTL, time.Hour)
+	l := &a.Lockout
+	orDuration(&l.DelayWindow, 5*time.Minute)
+	orDuration(&l.DelayBase, time.Second)
+	orDuration(&l.DelayMax, 30*time.Second)
+	l.MaxFailures = cmp.Or(l.MaxFailures, 10)
+	orDuration(&l.Window, 30*time.Minute)
+	orDuration(&l.Duration, 30*time.Minute)
+	a.Password.MinLength = cmp.Or(a.Password.MinLength, 8)
+	a.Password.MaxLength = cmp.Or(a.Password.MaxLength, 128)
+	a.Links.VerifyEmail = cmp.Or(a.Links.VerifyEmail, s.PublicURL+"/api/auth/verify-email?token={token}")
+	a.Links.ResetPassword = cmp.Or(a.Links.ResetPassword, s.PublicURL+"/api/auth/password/reset?token={token}")
+
+	c.Mail.From = cmp.Or(c.Mail.From, "abe <no-reply@localhost>")
+	if len(c.Mail.Providers) == 0 {
+		c.Mail.Providers = []MailProvider{{Type: "console"}}
+	}
+	for i := range c.Mail.Providers {
+		p := &c.Mail.Providers[i]
+		if p.Type == "smtp" {
+			p.TLS = cmp.Or(p.TLS, "starttls")
+			if p.Port == 0 {
+				p.Port = map[string]int{"tls": 465, "starttls": 587, "none": 25}[p.TLS]
+			}
+		}
+	}
 	for _, col := range c.Collections {
 		for _, f := range col.Fields {
 			if f.Type == Relation && f.OnDelete == "" {
@@ -202,6 +374,40 @@ func (c *Config) Collection(name string) *Collection {
 		}
 	}
 	return nil
+}
+
+// ByteSize is a size in bytes, written as a number or with a unit: 512KiB,
+// 1MiB, 10MB.
+type ByteSize int64
+
+// UnmarshalYAML reads a size.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// ParseByteSize reads "1048576", "512KiB", "1MiB", "1MB" or "1GiB".
+func ParseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("invalid size %q: write bytes, or a number with KiB, MiB or GiB, like 1MiB", s)
+	}
+	return n * mult, nil
 }
 
 // Duration is a time.Duration written as "15m", "168h" or "7d".

@@ -130,7 +130,7 @@ func (s *configSchema) diagnose(doc *document, e *jsonschema.ValidationError, p 
 			d.Hint = strings.TrimSpace(d.Hint + " the field types are " + typeList())
 		}
 	case *kind.Pattern:
-		if len(path) > 0 && slices.Contains([]string{"shutdown_timeout"}, path[len(path)-1]) {
+		if strings.Contains(k.Want, "ms|s|m|h") {
 			d.Message = fmt.Sprintf("invalid duration %q", k.Got)
 			d.Hint = "write a number and a unit, like 30s, 15m, 168h or 7d"
 		}

@@ -153,7 +153,9 @@ type rawRole struct {
 // decode turns a schema-valid document into a Config. Mappings whose order
 // matters (collections, fields, roles) are walked by hand.
 func decode(doc *document) (*Config, Diagnostics) {
-	cfg := &Config{}
+	// Settings whose zero value is meaningful get their default before the
+	// file is decoded over them.
+	cfg := &Config{Auth: Auth{Password: Password{MinScore: 3}}}
 	var diags Diagnostics
 	into := func(path []string, n *yaml.Node, v any) {
 		if err := resolve(n).Decode(v); err != nil {
@@ -168,6 +170,9 @@ func decode(doc *document) (*Config, Diagnostics) {
 	}
 	if _, n := lookup(doc.root, []string{"auth"}); n != nil {
 		into([]string{"auth"}, n, &cfg.Auth)
+	}
+	if _, n := lookup(doc.root, []string{"mail"}); n != nil {
+		into([]string{"mail"}, n, &cfg.Mail)
 	}
 	if _, roles := lookup(doc.root, []string{"roles"}); roles != nil {
 		for _, e := range entries(resolve(roles)) {

@@ -1,13 +1,25 @@
 package schema
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"math"
 	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -34,6 +46,7 @@ func check(doc *document, cfg *Config) Diagnostics {
 	c.checkServer()
 	c.checkDatabase()
 	c.checkAuth()
+	c.checkMail()
 	c.checkRoles()
 	for _, col := range cfg.Collections {
 		c.checkCollection(col)
@@ -50,15 +63,59 @@ func (c *checker) add(path []string, atKey bool, msg, hint string, args ...any) 
 }
 
 func (c *checker) checkServer() {
+	srv := &c.cfg.Server
 	path := []string{"server", "listen"}
-	_, port, err := net.SplitHostPort(c.cfg.Server.Listen)
+	_, port, err := net.SplitHostPort(srv.Listen)
 	if err != nil {
-		c.add(path, false, "%q is not a host:port address", "write it like 127.0.0.1:8090, or :8090 for every interface", c.cfg.Server.Listen)
-		return
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		c.add(path, false, "%q is not a host:port address", "write it like 127.0.0.1:8090, or :8090 for every interface", srv.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		c.add(path, false, "port %q is not a number from 0 to 65535", "write it like 127.0.0.1:8090", port)
 	}
+	if u, err := url.Parse(srv.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		c.add([]string{"server", "public_url"}, false, "%q is not an http(s) URL", "write it like https://api.example.com", srv.PublicURL)
+	}
+	for i, p := range srv.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			c.add([]string{"server", "trusted_proxies", strconv.Itoa(i)}, false, "%q is not an IP address or CIDR", "write it like 10.0.0.0/8 or 192.168.1.10", p)
+		}
+	}
+	cors := srv.CORS
+	for i, o := range cors.AllowedOrigins {
+		p := []string{"server", "cors", "allowed_origins", strconv.Itoa(i)}
+		if o == "*" {
+			if cors.AllowCredentials {
+				c.add(p, false, "\"*\" cannot be combined with allow_credentials", "list the origins that may send credentials, like https://app.example.com")
+			}
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			c.add(p, false, "%q is not an origin", "write scheme://host[:port] with no path, like https://app.example.com", o)
+		}
+	}
+	rl := srv.RateLimit
+	if rl.Store == "redis" && !rl.Disabled {
+		if rl.RedisURL == "" {
+			c.add([]string{"server", "rate_limit", "store"}, false, "the redis store needs server.rate_limit.redis_url", "set redis_url, like redis://127.0.0.1:6379/0")
+		} else if u, err := url.Parse(rl.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			c.add([]string{"server", "rate_limit", "redis_url"}, false, "%q is not a redis:// URL", "write it like redis://127.0.0.1:6379/0", rl.RedisURL)
+		}
+	}
+	if srv.BodyLimit < 1024 {
+		c.add([]string{"server", "body_limit"}, false, "a body limit of %d bytes is too small to be useful", "use at least 1KiB; the default is 1MiB", srv.BodyLimit)
+	}
+}
+
+// ParsePrefix reads a CIDR, or a single address as a /32 or /128.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 func (c *checker) checkDatabase() {
@@ -90,8 +147,153 @@ func redactParseError(err error) string {
 const MinSecretLen = 32
 
 func (c *checker) checkAuth() {
-	if s := c.cfg.Auth.Secret; s != "" && len(s) < MinSecretLen {
+	a := &c.cfg.Auth
+	if s := a.Secret; s != "" && len(s) < MinSecretLen {
 		c.add([]string{"auth", "secret"}, false, "the secret is %d characters; it needs at least %d", "generate one with `openssl rand -base64 48` and pass it as ${ABE_AUTH_SECRET}", len(s), MinSecretLen)
+	}
+	ids := map[string]bool{}
+	signers := 0
+	for i, k := range a.Keys {
+		path := []string{"auth", "keys", strconv.Itoa(i)}
+		if ids[k.ID] {
+			c.add(append(path, "id"), false, "key id %q is used twice", "give every key its own id", k.ID)
+		}
+		ids[k.ID] = true
+		if k.ID == "" || len(k.ID) > 64 || strings.ContainsAny(k.ID, " \t\n\"") {
+			c.add(append(path, "id"), false, "key id %q is not a short plain name", "use something like 2025-11 or main", k.ID)
+		}
+		canSign, err := CheckSigningKey(k)
+		if err != nil {
+			c.add(path, false, "%v", "see auth.keys in config.example.yaml", err)
+		}
+		if canSign {
+			signers++
+		}
+	}
+	if len(a.Keys) > 0 && signers == 0 {
+		c.add([]string{"auth", "keys"}, true, "no key can sign: every key only has a public_key", "give one key its secret (HS256) or private_key")
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"access_token_ttl", a.AccessTokenTTL}, {"refresh_token_ttl", a.RefreshTokenTTL}, {"verify_token_ttl", a.VerifyTokenTTL}, {"reset_token_ttl", a.ResetTokenTTL}} {
+		if time.Duration(d.v) < time.Second {
+			c.add([]string{"auth", d.key}, false, "%s must be at least 1s", "write it like 15m", d.key)
+		}
+	}
+	if a.AccessTokenTTL > a.RefreshTokenTTL {
+		c.add([]string{"auth", "access_token_ttl"}, false, "access tokens (%s) would outlive refresh tokens (%s)", "keep access tokens short, like 15m", a.AccessTokenTTL, a.RefreshTokenTTL)
+	}
+	if p := a.Password; p.MinLength > p.MaxLength {
+		c.add([]string{"auth", "password", "min_length"}, false, "min_length (%d) is greater than max_length (%d)", "swap them", p.MinLength, p.MaxLength)
+	}
+	if l := a.Lockout; l.DelayBase > l.DelayMax {
+		c.add([]string{"auth", "lockout", "delay_base"}, false, "delay_base (%s) is longer than delay_max (%s)", "lower delay_base or raise delay_max", l.DelayBase, l.DelayMax)
+	}
+	for key, link := range map[string]string{"verify_email": a.Links.VerifyEmail, "reset_password": a.Links.ResetPassword} {
+		u, err := url.Parse(strings.ReplaceAll(link, "{token}", "t"))
+		if !strings.Contains(link, "{token}") || err != nil || u.Scheme == "" || u.Host == "" {
+			c.add([]string{"auth", "links", key}, false, "%q is not an absolute URL with {token} in it", "write it like https://app.example.com/verify?token={token}", link)
+		}
+	}
+}
+
+// CheckSigningKey checks a key of auth.keys and tells whether it can sign.
+func CheckSigningKey(k SigningKey) (canSign bool, err error) {
+	switch k.Algorithm {
+	case "HS256":
+		if k.PrivateKey != "" || k.PublicKey != "" {
+			return false, fmt.Errorf("key %q: HS256 keys take a secret, not PEM keys", k.ID)
+		}
+		if len(k.Secret) < MinSecretLen {
+			return false, fmt.Errorf("key %q: the HS256 secret needs at least %d characters", k.ID, MinSecretLen)
+		}
+		return true, nil
+	case "EdDSA", "ES256", "RS256":
+		if k.Secret != "" {
+			return false, fmt.Errorf("key %q: %s keys take private_key or public_key (PEM), not a secret", k.ID, k.Algorithm)
+		}
+		switch {
+		case k.PrivateKey != "":
+			key, err := ParsePrivateKey(k.PrivateKey)
+			if err != nil {
+				return false, fmt.Errorf("key %q: private_key: %w", k.ID, err)
+			}
+			return true, matchAlgorithm(k, key.Public())
+		case k.PublicKey != "":
+			key, err := ParsePublicKey(k.PublicKey)
+			if err != nil {
+				return false, fmt.Errorf("key %q: public_key: %w", k.ID, err)
+			}
+			return false, matchAlgorithm(k, key)
+		}
+		return false, fmt.Errorf("key %q: an %s key needs private_key or public_key (PEM)", k.ID, k.Algorithm)
+	}
+	return false, fmt.Errorf("key %q: unknown algorithm %q", k.ID, k.Algorithm)
+}
+
+func matchAlgorithm(k SigningKey, pub crypto.PublicKey) error {
+	ok := false
+	switch p := pub.(type) {
+	case ed25519.PublicKey:
+		ok = k.Algorithm == "EdDSA"
+	case *ecdsa.PublicKey:
+		ok = k.Algorithm == "ES256" && p.Curve == elliptic.P256()
+	case *rsa.PublicKey:
+		ok = k.Algorithm == "RS256" && p.N.BitLen() >= 2048
+	}
+	if !ok {
+		return fmt.Errorf("key %q: the PEM key is not an %s key (EdDSA: Ed25519; ES256: P-256; RS256: RSA of 2048 bits or more)", k.ID, k.Algorithm)
+	}
+	return nil
+}
+
+// ParsePrivateKey reads a PEM private key: PKCS#8, SEC 1 (EC) or PKCS#1
+// (RSA).
+func ParsePrivateKey(pemText string) (crypto.Signer, error) {
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil {
+		return nil, errors.New("not PEM: expected -----BEGIN PRIVATE KEY-----")
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		if s, ok := k.(crypto.Signer); ok {
+			return s, nil
+		}
+	}
+	if k, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	return nil, errors.New("not a PKCS#8, SEC 1 or PKCS#1 private key")
+}
+
+// ParsePublicKey reads a PEM public key (PKIX).
+func ParsePublicKey(pemText string) (crypto.PublicKey, error) {
+	block, _ := pem.Decode([]byte(pemText))
+	if block == nil {
+		return nil, errors.New("not PEM: expected -----BEGIN PUBLIC KEY-----")
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, errors.New("not a PKIX public key")
+	}
+	return k, nil
+}
+
+func (c *checker) checkMail() {
+	m := &c.cfg.Mail
+	if _, err := mail.ParseAddress(m.From); err != nil {
+		c.add([]string{"mail", "from"}, false, "%q is not an email address", "write it like \"Acme <no-reply@acme.test>\"", m.From)
+	}
+	for i, p := range m.Providers {
+		if p.Type == "smtp" && p.Host == "" {
+			c.add([]string{"mail", "providers", strconv.Itoa(i)}, false, "the smtp provider needs a host", "add host: smtp.example.com")
+		}
+		if p.Type == "console" && (p.Host != "" || p.Username != "") {
+			c.add([]string{"mail", "providers", strconv.Itoa(i)}, false, "the console provider takes no host or credentials", "remove them, or use type: smtp")
+		}
 	}
 }
 
