@@ -1,0 +1,81 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/abe-stack/abe/internal/httpx"
+)
+
+// FieldError is an invalid field of a request: 422 with the field named.
+type FieldError struct {
+	Field, Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// apiError is an error with the answer the client gets.
+type apiError struct {
+	status int
+	detail string
+	// retryAfter, when set, becomes the Retry-After header.
+	retryAfter time.Duration
+	// header is set on the answer (WWW-Authenticate).
+	header map[string]string
+}
+
+func (e *apiError) Error() string { return e.detail }
+
+func errStatus(status int, format string, args ...any) *apiError {
+	return &apiError{status: status, detail: fmt.Sprintf(format, args...)}
+}
+
+// errUnauthenticated is the answer for a missing or bad credential.
+func errUnauthenticated(detail string) *apiError {
+	return &apiError{status: http.StatusUnauthorized, detail: detail,
+		header: map[string]string{"WWW-Authenticate": `Bearer error="invalid_token"`}}
+}
+
+var errInvalidCredentials = errStatus(http.StatusUnauthorized, "invalid email or password")
+
+func errTooMany(wait time.Duration, detail string) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, detail: detail, retryAfter: wait}
+}
+
+// writeError is the one place auth errors become HTTP answers. Causes the
+// client should not see are logged, and the client gets a 500 that says
+// only that.
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	var fe *FieldError
+	switch {
+	case errors.As(err, &ae):
+		for k, v := range ae.header {
+			w.Header().Set(k, v)
+		}
+		if ae.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.retryAfter.Seconds()))))
+		}
+		httpx.Error(w, r, ae.status, ae.detail)
+	case errors.As(err, &fe):
+		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusUnprocessableEntity, Detail: "the request has invalid fields",
+			Errors: []httpx.FieldError{{Field: fe.Field, Message: fe.Message}}})
+	case errors.Is(err, ErrEmailTaken):
+		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusConflict, Detail: "an account with this email already exists; log in, or reset the password",
+			Errors: []httpx.FieldError{{Field: "email", Message: "is taken"}}})
+	case errors.Is(err, ErrNotFound):
+		httpx.Error(w, r, http.StatusNotFound, "no such account")
+	case errors.Is(err, context.Canceled):
+		// The client went away; there is nobody to answer.
+	default:
+		s.log.ErrorContext(r.Context(), "auth request failed", slog.String("error", err.Error()),
+			slog.String("path", r.URL.Path), slog.String("request_id", httpx.RequestID(r.Context())))
+		httpx.Error(w, r, http.StatusInternalServerError, "the server failed to answer this request; it has been logged with the request id")
+	}
+}

@@ -1,0 +1,192 @@
+package auth
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/abe-stack/abe/internal/mail"
+	"github.com/abe-stack/abe/schema"
+)
+
+// Config is what the auth service needs from abe.yaml.
+type Config struct {
+	Auth  schema.Auth
+	Roles []*schema.Role
+	// Dev relaxes what only matters in production: the refresh cookie is
+	// not marked Secure, so it works over plain http://localhost.
+	Dev bool
+	// BodyLimit caps request bodies.
+	BodyLimit int64
+}
+
+// Options are the service's collaborators; nil fields get defaults.
+type Options struct {
+	// Now is the clock; tests inject one.
+	Now    func() time.Time
+	Mailer mail.Mailer
+	Logger *slog.Logger
+	// Argon2 overrides the hashing cost (tests use a cheap one).
+	Argon2 *Argon2Params
+}
+
+// Service is abe's account system: registration, login with lockout,
+// access and refresh tokens, email flows, the audit trail.
+type Service struct {
+	db     *pgxpool.Pool
+	cfg    schema.Auth
+	dev    bool
+	limit  int64
+	now    func() time.Time
+	log    *slog.Logger
+	keys   *KeySet
+	parser *jwt.Parser
+	hasher *Hasher
+	policy PasswordPolicy
+	seal   cipher.AEAD
+	// roles maps role names to permissions; defaultRoles go to new accounts.
+	roles        Roles
+	defaultRoles []string
+	revoked      *revocations
+	outbox       *outbox
+
+	accessTTL, refreshTTL, grace time.Duration
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// New starts the service: it loads the revocation list and listens for
+// changes to it, and starts the mail outbox. Close stops both.
+func New(ctx context.Context, db *pgxpool.Pool, cfg Config, opts *Options) (*Service, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	s := &Service{db: db, cfg: cfg.Auth, dev: cfg.Dev, limit: cfg.BodyLimit, now: opts.Now, log: opts.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.limit == 0 {
+		s.limit = schema.DefaultBodyLimit
+	}
+	if len(cfg.Auth.Secret) < schema.MinSecretLen {
+		return nil, fmt.Errorf("auth.secret must have at least %d characters: it derives the keys that seal refresh tokens", schema.MinSecretLen)
+	}
+	var err error
+	if s.keys, err = NewKeySet(cfg.Auth); err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(derive(cfg.Auth.Secret, "refresh token sealing"))
+	if err != nil {
+		return nil, err
+	}
+	if s.seal, err = cipher.NewGCM(block); err != nil {
+		return nil, err
+	}
+	s.accessTTL = time.Duration(cfg.Auth.AccessTokenTTL)
+	s.refreshTTL = time.Duration(cfg.Auth.RefreshTokenTTL)
+	s.grace = time.Duration(cfg.Auth.RefreshReuseGrace)
+	s.parser = jwt.NewParser(
+		jwt.WithIssuer(cfg.Auth.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(s.now),
+	)
+	params := DefaultArgon2
+	if opts.Argon2 != nil {
+		params = *opts.Argon2
+	}
+	s.hasher = NewHasher(params)
+	p := cfg.Auth.Password
+	s.policy = PasswordPolicy{MinLength: p.MinLength, MaxLength: p.MaxLength, MinScore: p.MinScore}
+	s.roles = Roles{}
+	for _, r := range cfg.Roles {
+		s.roles[r.Name] = r.Permissions
+		if r.Default {
+			s.defaultRoles = append(s.defaultRoles, r.Name)
+		}
+	}
+
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	mailer := opts.Mailer
+	if mailer == nil {
+		mailer = &mail.Console{W: discard{}}
+	}
+	s.outbox = newOutbox(mailer, s.log)
+	s.revoked = newRevocations(db, s.now, s.log)
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.revoked.run(runCtx) }()
+	go func() { defer s.wg.Done(); s.outbox.run(runCtx) }()
+	select {
+	case <-s.revoked.loaded:
+	case <-ctx.Done():
+		s.Close()
+		return nil, ctx.Err()
+	case <-time.After(30 * time.Second):
+		s.Close()
+		return nil, errors.New("auth: could not load the revocation list from the database within 30s")
+	}
+	return s, nil
+}
+
+// Close stops the background work, sending the mail already queued.
+func (s *Service) Close() {
+	s.stop()
+	s.wg.Wait()
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// dbtx runs queries on a pool or in a transaction.
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func inTx(ctx context.Context, db *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, db, fn)
+}
+
+// sealToken encrypts a refresh token for storage during its retry window.
+func (s *Service) sealToken(token string) []byte {
+	nonce := make([]byte, s.seal.NonceSize())
+	_, _ = rand.Read(nonce) //nolint:errcheck // crypto/rand does not fail
+	return s.seal.Seal(nonce, nonce, []byte(token), nil)
+}
+
+func (s *Service) unsealToken(sealed []byte) (string, error) {
+	n := s.seal.NonceSize()
+	if len(sealed) < n {
+		return "", errors.New("sealed token too short")
+	}
+	plain, err := s.seal.Open(nil, sealed[:n], sealed[n:], nil)
+	return string(plain), err
+}
+
+// HasPermission reports whether p's roles grant perm.
+func (s *Service) HasPermission(p *Principal, perm string) bool {
+	return s.roles.HasPermission(p, perm)
+}
+
+// inTxPool runs fn in a transaction on the service's pool.
+func inTxPool(ctx context.Context, s *Service, fn func(db dbtx) error) error {
+	return inTx(ctx, s.db, func(tx pgx.Tx) error { return fn(tx) })
+}
