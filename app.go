@@ -17,15 +17,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/abe-stack/abe/auth"
 	"github.com/abe-stack/abe/internal/httpx"
+	"github.com/abe-stack/abe/internal/mail"
 	"github.com/abe-stack/abe/internal/pg"
 	"github.com/abe-stack/abe/schema"
 )
@@ -45,6 +49,15 @@ type Options struct {
 	MigrateProgress io.Writer
 	// Routes adds routes of the embedding program to the router.
 	Routes func(chi.Router)
+	// Dev relaxes what only matters in production (abe dev): the refresh
+	// cookie works over plain http.
+	Dev bool
+	// Mailer replaces the providers of mail.providers (tests, embedders).
+	Mailer mail.Mailer
+	// Console receives mail of the console provider; nil is stderr.
+	Console io.Writer
+	// Now replaces the clock (tests).
+	Now func() time.Time
 }
 
 // App is an assembled abe backend.
@@ -53,6 +66,8 @@ type App struct {
 	opts    Options
 	log     *slog.Logger
 	pool    *pgxpool.Pool
+	auth    *auth.Service
+	redis   *redis.Client
 	handler http.Handler
 }
 
@@ -104,8 +119,53 @@ func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := a.services(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = a.routes()
 	return a, nil
+}
+
+// services starts what the routes need: mail, auth, the rate limit store.
+func (a *App) services(ctx context.Context) error {
+	mailer := a.opts.Mailer
+	if mailer == nil {
+		console := a.opts.Console
+		if console == nil {
+			console = os.Stderr
+		}
+		mc := mail.Config{From: a.cfg.Mail.From}
+		for _, p := range a.cfg.Mail.Providers {
+			mc.Providers = append(mc.Providers, mail.Provider{Type: p.Type, Host: p.Host, Port: p.Port, Username: p.Username, Password: p.Password, TLS: p.TLS})
+		}
+		var err error
+		if mailer, err = mail.New(mc, console); err != nil {
+			return err
+		}
+	}
+	svc, err := auth.New(ctx, a.pool, auth.Config{Auth: a.cfg.Auth, Roles: a.cfg.Roles, Dev: a.opts.Dev, BodyLimit: int64(a.cfg.Server.BodyLimit)},
+		&auth.Options{Now: a.opts.Now, Mailer: mailer, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("start auth: %w", err)
+	}
+	a.auth = svc
+	if rl := a.cfg.Server.RateLimit; rl.Store == "redis" && !rl.Disabled {
+		opt, err := redis.ParseURL(rl.RedisURL)
+		if err != nil {
+			return fmt.Errorf("server.rate_limit.redis_url: %w", err)
+		}
+		a.redis = redis.NewClient(opt)
+	}
+	return nil
+}
+
+// rateStore is the rate limit store the configuration asks for.
+func (a *App) rateStore() httpx.RateStore {
+	if a.redis != nil {
+		return httpx.NewRedisRates(a.redis)
+	}
+	return httpx.NewMemoryRates(a.cfg.Server.RateLimit.MaxKeys, a.opts.Now)
 }
 
 func (a *App) migrate(ctx context.Context) error {
@@ -131,8 +191,37 @@ func (a *App) migrate(ctx context.Context) error {
 }
 
 func (a *App) routes() http.Handler {
+	srv := a.cfg.Server
+	var trusted []netip.Prefix
+	for _, p := range srv.TrustedProxies {
+		if prefix, err := schema.ParsePrefix(p); err == nil {
+			trusted = append(trusted, prefix)
+		}
+	}
 	r := chi.NewRouter()
-	r.Use(httpx.WithRequestID, httpx.Logger(a.log), httpx.Recover(a.log))
+	r.Use(
+		httpx.WithRequestID,
+		httpx.ClientIP(trusted),
+		httpx.SecurityHeaders,
+		httpx.Logger(a.log),
+		httpx.Recover(a.log),
+		httpx.CORS(httpx.CORSConfig{AllowedOrigins: srv.CORS.AllowedOrigins, AllowCredentials: srv.CORS.AllowCredentials, MaxAge: time.Duration(srv.CORS.MaxAge)}),
+		a.auth.Authenticate,
+	)
+	if rl := srv.RateLimit; !rl.Disabled {
+		class := func(name string, n int, w schema.Duration) httpx.RateClass {
+			return httpx.RateClass{Name: name, Requests: n, Window: time.Duration(w)}
+		}
+		r.Use(httpx.RateLimit(httpx.RateLimitConfig{
+			Store:   a.rateStore(),
+			Default: class("default", rl.Requests, rl.Window),
+			Auth:    class("auth", rl.Auth.Requests, rl.Auth.Window),
+			Writes:  class("writes", rl.Writes.Requests, rl.Writes.Window),
+			Key:     auth.RateKey,
+			IsAuth:  auth.IsAuthRequest,
+			Log:     a.log,
+		}))
+	}
 	r.NotFound(httpx.NotFound)
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
@@ -141,11 +230,15 @@ func (a *App) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/schema+json")
 		_, _ = w.Write(schema.ConfigJSONSchema) //nolint:errcheck // the client went away
 	})
+	a.auth.Routes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}
 	return r
 }
+
+// Auth is the account service, for programs that embed abe.
+func (a *App) Auth() *auth.Service { return a.auth }
 
 // Handler is the HTTP API.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -153,8 +246,16 @@ func (a *App) Handler() http.Handler { return a.handler }
 // Pool is the app's database pool, for programs that embed abe.
 func (a *App) Pool() *pgxpool.Pool { return a.pool }
 
-// Close releases the database pool.
-func (a *App) Close() { a.pool.Close() }
+// Close stops the services and releases the database pool.
+func (a *App) Close() {
+	if a.auth != nil {
+		a.auth.Close()
+	}
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	a.pool.Close()
+}
 
 func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -176,11 +277,23 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		db.Status, db.Error = "down", pg.Explain(err)
 	}
 	db.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+	checks := map[string]check{"database": db}
 	status, code := "ready", http.StatusOK
 	if db.Status != "up" {
 		status, code = "unavailable", http.StatusServiceUnavailable
 	}
-	httpx.WriteJSON(w, code, map[string]any{"status": status, "checks": map[string]check{"database": db}})
+	if a.redis != nil {
+		start := time.Now()
+		rc := check{Status: "up"}
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			// The rate limiter lets requests through while Redis is away,
+			// so the node stays ready; the check says what is wrong.
+			rc.Status, rc.Error = "down", err.Error()
+		}
+		rc.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+		checks["redis"] = rc
+	}
+	httpx.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
 // Run listens on server.listen and serves until ctx is done, then shuts

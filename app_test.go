@@ -19,10 +19,11 @@ import (
 
 	"github.com/abe-stack/abe"
 	"github.com/abe-stack/abe/internal/pg/pgtest"
+	"github.com/abe-stack/abe/internal/redistest"
 	"github.com/abe-stack/abe/schema"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, redistest.StopShared) }
 
 func loadExample(t *testing.T) *schema.Config {
 	t.Helper()
@@ -30,6 +31,7 @@ func loadExample(t *testing.T) *schema.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Auth.Secret = strings.Repeat("s", 40)
 	return cfg
 }
 

@@ -69,8 +69,8 @@ func runDev(cmd *cobra.Command, g *globalOpts, o *devOpts) error {
 	}
 	defer stopCluster()
 	app, err := abe.New(cmd.Context(), cfg, &abe.Options{
-		Logger: log, Version: abeVersion(),
-		Migrate: true, AllowDestructive: o.allowDestructive, MigrateProgress: stderr,
+		Logger: log, Version: abeVersion(), Dev: true,
+		Migrate: true, AllowDestructive: o.allowDestructive, MigrateProgress: stderr, Console: stderr,
 	})
 	if err != nil {
 		return err

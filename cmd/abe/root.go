@@ -33,6 +33,7 @@ production with 'abe migrate apply' then 'abe serve'.`,
 		newMigrateCmd(g),
 		newServeCmd(g),
 		newDevCmd(g),
+		newUsersCmd(g),
 		newVersionCmd(),
 	)
 	return root

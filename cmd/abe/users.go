@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/abe-stack/abe"
+	"github.com/abe-stack/abe/auth"
+	"github.com/abe-stack/abe/schema"
+)
+
+func newUsersCmd(g *globalOpts) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "users",
+		Short: "Manage accounts: create, unlock",
+		Long: `Manage accounts from the command line, for instance to create the first
+administrator. The database is database.url, or the local cluster when it
+is empty, as for 'abe migrate'; it must be migrated.`,
+		Example: `  abe users create --email admin@example.com --password - --role admin
+  abe users unlock someone@example.com`,
+	}
+	cmd.AddCommand(newUsersCreateCmd(g), newUsersUnlockCmd(g))
+	return cmd
+}
+
+// withAuth opens the app's auth service for a command.
+func withAuth(cmd *cobra.Command, g *globalOpts, fn func(s *auth.Service) error) error {
+	cfg, err := schema.Load(g.config)
+	if err != nil {
+		return err
+	}
+	if cfg.Auth.Secret == "" {
+		if cfg.Auth.Secret, err = devSecret(filepath.Join(cfg.Dir(), ".abe", "secret"), cmd.ErrOrStderr()); err != nil {
+			return err
+		}
+	}
+	stop, err := localDatabase(cmd.Context(), cfg, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer stop()
+	app, err := abe.New(cmd.Context(), cfg, &abe.Options{Version: abeVersion(), Console: cmd.ErrOrStderr()})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	return fn(app.Auth())
+}
+
+type usersCreateOpts struct {
+	email, password, name string
+	roles                 []string
+	unverified            bool
+}
+
+func newUsersCreateCmd(g *globalOpts) *cobra.Command {
+	o := &usersCreateOpts{}
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create an account",
+		Long: `Create an account with a verified email. Without --role it gets the roles
+marked default in abe.yaml. The password must pass the password policy;
+--password - reads it from standard input, keeping it out of the process
+list and shell history.`,
+		Example: `  abe users create --email admin@example.com --password - --role admin
+  echo "$PASSWORD" | abe users create --email ann@example.com --password - --name Ann`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.email == "" || o.password == "" {
+				return fmt.Errorf("users create needs --email and --password (use --password - to read it from standard input)")
+			}
+			if o.password == "-" {
+				pw, err := readLine(cmd.InOrStdin())
+				if err != nil {
+					return fmt.Errorf("read the password from standard input: %w", err)
+				}
+				o.password = pw
+			}
+			return withAuth(cmd, g, func(s *auth.Service) error {
+				var roles []string
+				if len(o.roles) > 0 {
+					roles = o.roles
+				}
+				u, err := s.CreateUser(cmd.Context(), auth.CreateUserOpts{Email: o.email, Password: o.password, Name: o.name, Roles: roles, Verified: !o.unverified})
+				if err != nil {
+					return fmt.Errorf("create user: %w", err)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Created %s (id %s, roles %s).\n", u.Email, u.ID, strings.Join(u.Roles, ", "))
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&o.email, "email", "", "email address")
+	cmd.Flags().StringVar(&o.password, "password", "", "password, or - to read it from standard input")
+	cmd.Flags().StringVar(&o.name, "name", "", "display name")
+	cmd.Flags().StringArrayVar(&o.roles, "role", nil, "role to give (repeat for several); default: the default roles")
+	cmd.Flags().BoolVar(&o.unverified, "unverified", false, "leave the email unverified")
+	return cmd
+}
+
+func readLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func newUsersUnlockCmd(g *globalOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:     "unlock EMAIL",
+		Short:   "Unlock an account locked by failed logins",
+		Example: `  abe users unlock someone@example.com`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAuth(cmd, g, func(s *auth.Service) error {
+				u, err := s.UserByEmail(cmd.Context(), args[0])
+				if err != nil {
+					return fmt.Errorf("unlock %s: %w", args[0], err)
+				}
+				if err := s.UnlockUser(cmd.Context(), u.ID, "cli"); err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Unlocked %s.\n", u.Email)
+				return err
+			})
+		},
+	}
+}
