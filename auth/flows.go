@@ -79,15 +79,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 	if email == "" || len(email) > 254 || req.Password == "" || len(req.Password) > 4*s.policy.MaxLength {
 		return nil, errInvalidCredentials
 	}
-	st, err := s.attempts(ctx, s.db, email, c.ip)
+	st, u, err := s.loginState(ctx, email, c.ip)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.throttled(st); err != nil {
-		return nil, err
-	}
-	u, err := s.userByEmail(ctx, s.db, email)
-	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	hash, userID := "", ""
@@ -99,7 +95,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	if !ok {
-		err := inTxPool(ctx, s, func(db dbtx) error {
+		err := s.inBatch(ctx, func(db dbtx) error {
 			if err := s.recordAttempt(ctx, db, email, c.ip, false); err != nil {
 				return err
 			}
@@ -124,7 +120,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 		return nil, errStatus(http.StatusForbidden, "verify your email before logging in: open the link we sent to %s, or ask for a new one", u.Email)
 	}
 	var answer *TokenAnswer
-	err = inTxPool(ctx, s, func(db dbtx) error {
+	err = s.inBatch(ctx, func(db dbtx) error {
 		if rehash {
 			if h, err := s.hasher.Hash(ctx, req.Password); err == nil {
 				if err := setPassword(ctx, db, u.ID, h, s.now()); err != nil {

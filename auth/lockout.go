@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // attemptState is what the login attempts of one email and one IP say.
@@ -21,12 +24,15 @@ type attemptState struct {
 // successful login; failures from an IP do not reset, or an attacker
 // could clear them with an account of its own.
 func (s *Service) attempts(ctx context.Context, db dbtx, email, ip string) (attemptState, error) {
-	l := s.cfg.Lockout
-	now := s.now()
-	lockFrom := now.Add(-time.Duration(l.Window))
-	delayFrom := now.Add(-time.Duration(l.DelayWindow))
 	var st attemptState
-	err := db.QueryRow(ctx, `
+	err := db.QueryRow(ctx, attemptsQuery, s.attemptArgs(email, ip)...).Scan(st.dest()...)
+	if err != nil {
+		return st, fmt.Errorf("read login attempts: %w", err)
+	}
+	return st, nil
+}
+
+const attemptsQuery = `
 WITH last_ok AS (
   SELECT coalesce(max(at), '-infinity'::timestamptz) AS t FROM abe.login_attempts WHERE email = $1 AND succeeded
 )
@@ -36,12 +42,39 @@ SELECT
   (SELECT max(a.at) FROM abe.login_attempts a, last_ok WHERE a.email = $1 AND NOT a.succeeded AND a.at > last_ok.t AND a.at > least($3, $4)),
   (SELECT count(*) FROM abe.login_attempts WHERE ip = $2 AND NOT succeeded AND at > $4),
   (SELECT max(at) FROM abe.login_attempts WHERE ip = $2 AND NOT succeeded AND at > $4),
-  (SELECT locked_until FROM abe.login_locks WHERE email = $1)`,
-		email, ip, lockFrom, delayFrom).Scan(&st.lockFailures, &st.delayFailures, &st.lastFailure, &st.ipFailures, &st.ipLast, &st.lockedUntil)
-	if err != nil {
-		return st, fmt.Errorf("read login attempts: %w", err)
+  (SELECT locked_until FROM abe.login_locks WHERE email = $1)`
+
+func (s *Service) attemptArgs(email, ip string) []any {
+	l := s.cfg.Lockout
+	now := s.now()
+	return []any{email, ip, now.Add(-time.Duration(l.Window)), now.Add(-time.Duration(l.DelayWindow))}
+}
+
+func (st *attemptState) dest() []any {
+	return []any{&st.lockFailures, &st.delayFailures, &st.lastFailure, &st.ipFailures, &st.ipLast, &st.lockedUntil}
+}
+
+// loginState reads the attempt counters and the account in one round
+// trip.
+func (s *Service) loginState(ctx context.Context, email, ip string) (attemptState, *User, error) {
+	var st attemptState
+	var u *User
+	var b pgx.Batch
+	b.Queue(attemptsQuery, s.attemptArgs(email, ip)...).QueryRow(func(row pgx.Row) error {
+		return row.Scan(st.dest()...)
+	})
+	b.Queue(`SELECT `+userColumns+` FROM abe.users u WHERE lower(u.email) = $1`, email).QueryRow(func(row pgx.Row) error {
+		var err error
+		u, err = scanUser(row)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err := s.db.SendBatch(ctx, &b).Close(); err != nil {
+		return st, nil, fmt.Errorf("read login state: %w", err)
 	}
-	return st, nil
+	return st, u, nil
 }
 
 // delayFor is how long to wait after n failures: base x 2^(n-1), capped.

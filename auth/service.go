@@ -186,6 +186,44 @@ func (s *Service) HasPermission(p *Principal, perm string) bool {
 	return s.roles.HasPermission(p, perm)
 }
 
+// batch is a dbtx that queues statements instead of running them; send
+// runs them all in one round trip, in one implicit transaction (a pipeline
+// with a single Sync), so they commit together or not at all. Only Exec is
+// allowed: results come back when the batch is sent.
+type batch struct {
+	b pgx.Batch
+}
+
+func (q *batch) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+func (q *batch) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("auth: a batch cannot read")
+}
+
+func (q *batch) QueryRow(context.Context, string, ...any) pgx.Row {
+	return errRow{}
+}
+
+type errRow struct{}
+
+func (errRow) Scan(...any) error { return errors.New("auth: a batch cannot read") }
+
+// inBatch queues what fn writes and sends it as one atomic round trip.
+// The hot paths (login) use it: each round trip is time a user waits.
+func (s *Service) inBatch(ctx context.Context, fn func(db dbtx) error) error {
+	q := &batch{}
+	if err := fn(q); err != nil {
+		return err
+	}
+	if q.b.Len() == 0 {
+		return nil
+	}
+	return s.db.SendBatch(ctx, &q.b).Close()
+}
+
 // inTxPool runs fn in a transaction on the service's pool.
 func inTxPool(ctx context.Context, s *Service, fn func(db dbtx) error) error {
 	return inTx(ctx, s.db, func(tx pgx.Tx) error { return fn(tx) })
