@@ -2,6 +2,10 @@ package auth
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -132,7 +136,29 @@ func BenchmarkRefresh(b *testing.B) {
 // BenchmarkAuthenticate is the access token check every authenticated
 // request pays: header parsing, signature, claims, revocation lookup.
 func BenchmarkAuthenticate(b *testing.B) {
-	e := benchEnv(b)
+	benchAuthenticate(b, benchEnv(b))
+}
+
+// BenchmarkAuthenticateEdDSA is the same check with an Ed25519 key.
+func BenchmarkAuthenticateEdDSA(b *testing.B) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pemText := strings.ReplaceAll(strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))), "\n", "\n        ")
+	s, err := New(context.Background(), testDB(b), testConfig(b, "  keys:\n    - id: ed\n      algorithm: EdDSA\n      private_key: |\n        "+pemText+"\n"), &Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	benchAuthenticate(b, &env{s: s})
+}
+
+func benchAuthenticate(b *testing.B, e *env) {
 	u := &User{ID: "018f0000-0000-7000-8000-000000000000", Email: "a@example.test", Roles: []string{"user"}}
 	token, _, err := e.s.issueAccess(u, "018f0000-0000-7000-8000-000000000001", time.Now())
 	if err != nil {
