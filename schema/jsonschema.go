@@ -129,6 +129,9 @@ func (s *configSchema) diagnose(doc *document, e *jsonschema.ValidationError, p 
 			d.Message = fmt.Sprintf("unknown field type %v", k.Got)
 			d.Hint = strings.TrimSpace(d.Hint + " the field types are " + typeList())
 		}
+		if d.Hint == "" {
+			d.Hint = "use one of " + strings.Join(want, ", ")
+		}
 	case *kind.Pattern:
 		if strings.Contains(k.Want, "ms|s|m|h") {
 			d.Message = fmt.Sprintf("invalid duration %q", k.Got)
@@ -137,7 +140,11 @@ func (s *configSchema) diagnose(doc *document, e *jsonschema.ValidationError, p 
 	case *kind.MinItems:
 		d.Message = fmt.Sprintf("expected at least %d item(s), got %d", k.Want, k.Got)
 		d.Hint = "add the missing items"
-	case *kind.Minimum, *kind.Maximum:
+	case *kind.Minimum:
+		d.Message = fmt.Sprintf("must be at least %s, not %s", k.Want.RatString(), k.Got.RatString())
+		d.Hint = "choose a value within the allowed range"
+	case *kind.Maximum:
+		d.Message = fmt.Sprintf("must be at most %s, not %s", k.Want.RatString(), k.Got.RatString())
 		d.Hint = "choose a value within the allowed range"
 	}
 	return Diagnostics{d}

@@ -152,7 +152,7 @@ func (c *checker) checkAuth() {
 		c.add([]string{"auth", "secret"}, false, "the secret is %d characters; it needs at least %d", "generate one with `openssl rand -base64 48` and pass it as ${ABE_AUTH_SECRET}", len(s), MinSecretLen)
 	}
 	ids := map[string]bool{}
-	signers := 0
+	signers, broken := 0, 0
 	for i, k := range a.Keys {
 		path := []string{"auth", "keys", strconv.Itoa(i)}
 		if ids[k.ID] {
@@ -164,13 +164,14 @@ func (c *checker) checkAuth() {
 		}
 		canSign, err := CheckSigningKey(k)
 		if err != nil {
+			broken++
 			c.add(path, false, "%v", "see auth.keys in config.example.yaml", err)
 		}
 		if canSign {
 			signers++
 		}
 	}
-	if len(a.Keys) > 0 && signers == 0 {
+	if len(a.Keys) > 0 && signers == 0 && broken == 0 {
 		c.add([]string{"auth", "keys"}, true, "no key can sign: every key only has a public_key", "give one key its secret (HS256) or private_key")
 	}
 	for _, d := range []struct {

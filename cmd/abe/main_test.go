@@ -85,7 +85,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestHelpHasExamples(t *testing.T) {
-	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}} {
+	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}, {"users"}, {"users", "create"}, {"users", "unlock"}} {
 		out, _, err := run(t, nil, append(args, "--help")...)
 		if err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, "abe "+strings.Join(args, " ")) {
 			t.Errorf("abe %s --help has no example:\n%s", strings.Join(args, " "), out)
@@ -445,5 +445,39 @@ func TestDevLocalCluster(t *testing.T) {
 	}
 	if code, out := s.stop(t, os.Interrupt); code != 0 {
 		t.Fatalf("Ctrl-C: exit %d\n%s", code, out)
+	}
+}
+
+func TestUsersCreateAndUnlock(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": pgtest.NewURL(t, nil), "ABE_AUTH_SECRET": strings.Repeat("s", 40)}
+	cfg := "../../examples/todo/abe.yaml"
+	if _, _, err := run(t, env, "users", "create", "--config", cfg, "--email", "a@example.test", "--password", "long enough pass phrase 9"); err == nil || !strings.Contains(err.Error(), "migrate") {
+		t.Fatalf("users create on an unmigrated database: %v", err)
+	}
+	if _, _, err := run(t, env, "migrate", "apply", "--config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, env, "users", "create", "--config", cfg, "--email", "admin@example.test", "--password", "long enough pass phrase 9", "--role", "admin")
+	if err != nil || !strings.Contains(out, "roles admin") {
+		t.Fatalf("create: %q %v", out, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--email", "admin@example.test", "--password", "long enough pass phrase 9"}, "already exists"},
+		{[]string{"--email", "b@example.test", "--password", "password"}, "password"},
+		{[]string{"--email", "b@example.test", "--password", "long enough pass phrase 9", "--role", "wizard"}, "unknown role"},
+		{[]string{"--email", "b@example.test"}, "--password"},
+	} {
+		if _, _, err := run(t, env, append([]string{"users", "create", "--config", cfg}, tc.args...)...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if out, _, err := run(t, env, "users", "unlock", "--config", cfg, "admin@example.test"); err != nil || !strings.Contains(out, "Unlocked") {
+		t.Fatalf("unlock: %q %v", out, err)
+	}
+	if _, _, err := run(t, env, "users", "unlock", "--config", cfg, "nobody@example.test"); err == nil {
+		t.Fatal("unlocking an unknown email succeeded")
 	}
 }
