@@ -140,6 +140,14 @@ func TestLogoutAndLogoutAll(t *testing.T) {
 	if r := e.do(req{method: "POST", path: "/api/auth/refresh", body: map[string]string{"refresh_token": a.str("refresh_token")}}); r.status != 401 {
 		t.Errorf("refresh after logout: %d", r.status)
 	}
+	// A refresh token of another user cannot end that user's session.
+	bob := e.register("bob@example.test")
+	if r := e.do(req{method: "POST", path: "/api/auth/logout", token: bob.str("access_token"), body: map[string]string{"refresh_token": b.str("refresh_token")}}); r.status != 204 {
+		t.Fatalf("bob's logout: %d", r.status)
+	}
+	if r := e.do(req{method: "POST", path: "/api/auth/refresh", body: map[string]string{"refresh_token": b.str("refresh_token")}}); r.status != 200 {
+		t.Fatalf("ann's session ended by bob's logout: %d", r.status)
+	}
 	// Logging out twice, or with a token of nobody, is not an error.
 	if r := e.do(req{method: "POST", path: "/api/auth/logout", body: map[string]string{"refresh_token": "nonsense"}}); r.status != 204 {
 		t.Errorf("logout with nonsense: %d", r.status)
