@@ -239,17 +239,17 @@ func TestAccessTokenForgeries(t *testing.T) {
 	expired["exp"] = e.clock.Now().Add(-time.Second).Unix()
 
 	for name, tok := range map[string]string{
-		"none algorithm":    noneTok,
-		"other secret":      forge(t, jwt.SigningMethodHS256, []byte(strings.Repeat("z", 40)), map[string]any{"kid": kid}, claims),
-		"raw secret":        forge(t, jwt.SigningMethodHS256, []byte(strings.Repeat("k", 40)), map[string]any{"kid": kid}, claims),
-		"no kid":            forge(t, jwt.SigningMethodHS256, []byte("x"), nil, claims),
-		"unknown kid":       forge(t, jwt.SigningMethodHS256, []byte("x"), map[string]any{"kid": "old"}, claims),
+		"none algorithm":     noneTok,
+		"other secret":       forge(t, jwt.SigningMethodHS256, []byte(strings.Repeat("z", 40)), map[string]any{"kid": kid}, claims),
+		"raw secret":         forge(t, jwt.SigningMethodHS256, []byte(strings.Repeat("k", 40)), map[string]any{"kid": kid}, claims),
+		"no kid":             forge(t, jwt.SigningMethodHS256, []byte("x"), nil, claims),
+		"unknown kid":        forge(t, jwt.SigningMethodHS256, []byte("x"), map[string]any{"kid": "old"}, claims),
 		"HS384 on HS256 kid": forge(t, jwt.SigningMethodHS384, []byte("x"), map[string]any{"kid": kid}, claims),
-		"tampered payload":  tampered,
-		"truncated":         good[:len(good)-10],
-		"garbage":           "a.b.c",
-		"empty parts":       "..",
-		"expired (forged)":  forge(t, jwt.SigningMethodHS256, e.s.keys.signer.sign, map[string]any{"kid": kid}, expired),
+		"tampered payload":   tampered,
+		"truncated":          good[:len(good)-10],
+		"garbage":            "a.b.c",
+		"empty parts":        "..",
+		"expired (forged)":   forge(t, jwt.SigningMethodHS256, e.s.keys.signer.sign, map[string]any{"kid": kid}, expired),
 	} {
 		r := e.do(req{method: "GET", path: "/api/auth/me", token: tok})
 		if r.status != 401 || !strings.Contains(r.header.Get("WWW-Authenticate"), "invalid_token") {
