@@ -211,6 +211,9 @@ type Rules struct {
 type Rule struct {
 	Expr string
 	Pos  Pos
+	// Quoted tells whether the YAML value was quoted, so that positions
+	// inside the expression map to columns of the file.
+	Quoted bool
 }
 
 // FieldRules restrict one field.

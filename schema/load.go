@@ -261,7 +261,7 @@ func ruleAt(doc *document, n *yaml.Node, path ...string) *Rule {
 		return nil
 	}
 	v = resolve(v)
-	return &Rule{Expr: v.Value, Pos: doc.pos(v)}
+	return &Rule{Expr: v.Value, Pos: doc.pos(v), Quoted: v.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0}
 }
 
 // Dir returns the directory of the configuration file: the project

@@ -34,6 +34,10 @@ var celReserved = []string{"as", "break", "const", "continue", "else", "false", 
 
 const maxIdentLen = 63 // Postgres truncates longer identifiers
 
+// ruleNames are the variables of rules and filters; a field so named
+// would be hidden by them in filters.
+var ruleNames = []string{"auth", "request", "record", "before", "changes"}
+
 // checker collects semantic problems: the ones a JSON Schema cannot see.
 type checker struct {
 	doc   *document
@@ -372,6 +376,8 @@ func (c *checker) checkField(col *Collection, f *Field) {
 	sub := func(key string) []string { return append(slices.Clone(path), key) }
 	if c.checkIdent(path, "field", f.Name) && slices.Contains(SystemFields, f.Name) {
 		c.add(path, true, "%q is a field every collection already has (id, version, created_at, updated_at)", "remove it, or choose another name", f.Name)
+	} else if slices.Contains(ruleNames, f.Name) {
+		c.add(path, true, "%q is a name rules and filters use (auth, request, record, before, changes)", "choose another name, like "+f.Name+"_", f.Name)
 	}
 	if rf := f.RenamedFrom; rf != "" && c.checkIdent(sub("renamed_from"), "field", rf) && col.Field(rf) != nil {
 		c.add(sub("renamed_from"), false, "renamed_from %q names a field that is still declared", "a rename needs the old name to be gone from the collection", rf)

@@ -1,0 +1,101 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+)
+
+// MaxFilterLen bounds a client filter's length.
+const MaxFilterLen = 4096
+
+// maxCachedFilters bounds the compiled filters kept per collection.
+const maxCachedFilters = 1000
+
+// Filter is a client's filter over a collection's fields (done == false
+// && title.startsWith('a')), compiled and type-checked. It is translated to
+// SQL like the list rule, and can be matched against one record (for
+// realtime subscriptions).
+type Filter struct {
+	col  *collection
+	prog *program
+	eng  *Engine
+}
+
+// FilterError is a filter that does not compile or has no SQL form; it
+// says where, for the client.
+type FilterError struct {
+	// Column is the 1-based position in the filter, 0 when unknown.
+	Column  int
+	Message string
+}
+
+func (e *FilterError) Error() string {
+	if e.Column > 0 {
+		return fmt.Sprintf("invalid filter at column %d: %s", e.Column, e.Message)
+	}
+	return "invalid filter: " + e.Message
+}
+
+// Filter compiles src for collection, or returns a *FilterError.
+func (e *Engine) Filter(collection, src string) (*Filter, error) {
+	col, err := e.collection(collection)
+	if err != nil {
+		return nil, err
+	}
+	src = strings.TrimSpace(src)
+	if len(src) > MaxFilterLen {
+		return nil, &FilterError{Message: fmt.Sprintf("the filter is longer than %d characters", MaxFilterLen)}
+	}
+	col.filtersMu.Lock()
+	f := col.filters[src]
+	col.filtersMu.Unlock()
+	if f != nil {
+		return f, nil
+	}
+	checked, iss := col.filterEnv.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		ce := iss.Errors()[0]
+		return nil, &FilterError{Column: ce.Location.Column() + 1, Message: cleanCELMessage(ce.Message)}
+	}
+	out := checked.OutputType()
+	if !out.IsExactType(cel.BoolType) && !out.IsExactType(cel.NullableType(cel.BoolType)) {
+		return nil, &FilterError{Message: fmt.Sprintf("the filter gives %s, not a bool", out)}
+	}
+	prg, err := col.filterEnv.Program(checked, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, &FilterError{Message: err.Error()}
+	}
+	p := &program{src: src, ast: checked, prg: prg, consts: map[int64]cel.Program{}}
+	if err := e.prepareConsts(col.filterEnv, p); err != nil {
+		return nil, &FilterError{Message: err.Error()}
+	}
+	f = &Filter{col: col, prog: p, eng: e}
+	// Filters always run in the database; one that cannot is refused now.
+	if _, err := f.SQL(&SQLInput{}, &SQL{}); err != nil {
+		return nil, &FilterError{Message: "it cannot run in the database: " + err.Error()}
+	}
+	col.filtersMu.Lock()
+	if len(col.filters) >= maxCachedFilters {
+		col.filters = map[string]*Filter{}
+	}
+	col.filters[src] = f
+	col.filtersMu.Unlock()
+	return f, nil
+}
+
+// SQL translates the filter into a boolean over the collection's table.
+func (f *Filter) SQL(in *SQLInput, q *SQL) (string, error) {
+	tr := &translator{eng: f.eng, col: f.col, prog: f.prog, in: in, q: q, filter: true}
+	return tr.boolean(f.prog.ast.NativeRep().Expr(), false)
+}
+
+// Match evaluates the filter on in.Record.
+func (f *Filter) Match(in *Input, loads *Loads) (bool, error) {
+	ok, _, err := eval(f.prog.prg, in, loads, in.Record)
+	return ok, err
+}
+
+// Source is the filter's text.
+func (f *Filter) Source() string { return f.prog.src }

@@ -1,0 +1,1016 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
+	celtypes "github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/abe-stack/abe/schema"
+)
+
+// SQL collects the bind parameters of a statement being built. Values are
+// always parameters; identifiers only ever come from the schema.
+type SQL struct {
+	Args []any
+}
+
+// Arg binds v and returns its placeholder.
+func (q *SQL) Arg(v any) string {
+	q.Args = append(q.Args, v)
+	return "$" + strconv.Itoa(len(q.Args))
+}
+
+// SQLInput is what a translated predicate may depend on: the principal and
+// the request are known when the query is built and become parameters.
+type SQLInput struct {
+	Auth    *Principal
+	Request Request
+	// Alias is the alias of the collection's table in the query; "t" when
+	// empty.
+	Alias string
+}
+
+// ListPredicate translates the list rule of a collection into a SQL
+// boolean over the collection's table, so a list returns only what the
+// principal may see and never scans to filter in memory. Without a list
+// rule only principals with the * permission see anything.
+func (e *Engine) ListPredicate(collection string, in *SQLInput, q *SQL) (string, error) {
+	col, err := e.collection(collection)
+	if err != nil {
+		return "", err
+	}
+	p := col.ops[List]
+	if p == nil {
+		if in.Auth.superuser() {
+			return "TRUE", nil
+		}
+		return "FALSE", nil
+	}
+	tr := &translator{eng: e, col: col, prog: p, in: in, q: q}
+	return tr.boolean(p.ast.NativeRep().Expr(), false)
+}
+
+// errUntranslatable marks what has no SQL form.
+type untranslatable struct{ what string }
+
+func (u *untranslatable) Error() string { return u.what }
+
+func cannot(format string, args ...any) error {
+	return &untranslatable{what: fmt.Sprintf(format, args...)}
+}
+
+// join is a related record loaded by get(), as an alias in an EXISTS.
+type join struct {
+	table, alias, key string
+}
+
+// translator turns one checked expression into SQL.
+type translator struct {
+	eng  *Engine
+	col  *collection
+	prog *program
+	in   *SQLInput
+	q    *SQL
+	// dry translates without evaluating the principal's values, to find
+	// what cannot be translated.
+	dry bool
+	// filter means identifiers are the collection's fields.
+	filter bool
+
+	joins []join // of the atom being translated
+	n     int    // alias counter
+	act   *activation
+	// aliases names each related record once per translation, so that
+	// conditions over the same record can share an EXISTS.
+	aliases map[[2]string]string
+}
+
+func (tr *translator) alias() string {
+	if tr.in.Alias != "" {
+		return tr.in.Alias
+	}
+	return "t"
+}
+
+func (tr *translator) fresh(prefix string) string {
+	tr.n++
+	return prefix + strconv.Itoa(tr.n)
+}
+
+// cond is a translated boolean: SQL over the record and the related
+// records in joins, which the caller puts into an EXISTS.
+type cond struct {
+	sql   string
+	joins []join
+}
+
+// boolean translates a boolean expression into SQL.
+func (tr *translator) boolean(x ast.Expr, neg bool) (string, error) {
+	c, err := tr.cond(x, neg)
+	if err != nil {
+		return "", err
+	}
+	return c.exists(), nil
+}
+
+// cond translates a boolean expression. neg asks for its negation, which
+// is pushed down to the atoms: a negation must never wrap an EXISTS over a
+// related record, or a missing record would count as true.
+func (tr *translator) cond(x ast.Expr, neg bool) (cond, error) {
+	if isConst(x) {
+		v, _ := tr.constValue(x)
+		b, ok := v.(bool)
+		if !ok {
+			return cond{sql: "NULL"}, nil // an error in CEL: unknown, which denies
+		}
+		return cond{sql: sqlBool(b != neg)}, nil
+	}
+	if x.Kind() == ast.CallKind {
+		c := x.AsCall()
+		switch c.FunctionName() {
+		case "_&&_", "_||_":
+			and := (c.FunctionName() == "_&&_") != neg
+			mark0 := len(tr.q.Args)
+			l, err := tr.cond(c.Args()[0], neg)
+			if err != nil {
+				return cond{}, err
+			}
+			mark1 := len(tr.q.Args)
+			r, err := tr.cond(c.Args()[1], neg)
+			if err != nil {
+				return cond{}, err
+			}
+			// A side that a constant makes irrelevant is dropped, and so
+			// are the values it bound (constants bind none).
+			decides := func(s string) bool { return (and && s == "FALSE") || (!and && s == "TRUE") }
+			switch {
+			case decides(l.sql):
+				tr.q.Args = tr.q.Args[:mark1]
+				return l, nil
+			case decides(r.sql):
+				tr.q.Args = tr.q.Args[:mark0]
+				return r, nil
+			}
+			// Both sides over the same related records (get() of a
+			// relation is at most one row) share one EXISTS, which plans as
+			// one semi-join.
+			if sameJoins(l.joins, r.joins) || l.sql == "TRUE" || l.sql == "FALSE" || r.sql == "TRUE" || r.sql == "FALSE" {
+				joins := l.joins
+				if len(joins) == 0 {
+					joins = r.joins
+				}
+				sql := combine(l.sql, r.sql, and)
+				if sql == "TRUE" || sql == "FALSE" {
+					joins = nil
+				}
+				return cond{sql: sql, joins: joins}, nil
+			}
+			return cond{sql: combine(l.exists(), r.exists(), and)}, nil
+		case "!_":
+			return tr.cond(c.Args()[0], !neg)
+		}
+	}
+	saved := tr.joins
+	tr.joins = nil
+	defer func() { tr.joins = saved }()
+	s, err := tr.atom(x, neg)
+	if err != nil {
+		return cond{}, err
+	}
+	return cond{sql: s, joins: tr.joins}, nil
+}
+
+func sameJoins(a, b []join) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// exists puts a condition over related records into an EXISTS over them.
+func (c cond) exists() string {
+	if len(c.joins) == 0 {
+		return c.sql
+	}
+	from := make([]string, len(c.joins))
+	where := make([]string, len(c.joins))
+	for i, j := range c.joins {
+		from[i] = j.table + " " + j.alias
+		where[i] = j.alias + ".id = " + j.key
+	}
+	return "EXISTS (SELECT 1 FROM " + strings.Join(from, ", ") + " WHERE " + strings.Join(where, " AND ") + " AND " + c.sql + ")"
+}
+
+func sqlBool(b bool) string {
+	if b {
+		return "TRUE"
+	}
+	return "FALSE"
+}
+
+func combine(l, r string, and bool) string {
+	switch {
+	case and && (l == "FALSE" || r == "FALSE"):
+		return "FALSE"
+	case and && l == "TRUE":
+		return r
+	case and && r == "TRUE":
+		return l
+	case !and && (l == "TRUE" || r == "TRUE"):
+		return "TRUE"
+	case !and && l == "FALSE":
+		return r
+	case !and && r == "FALSE":
+		return l
+	case and:
+		return "(" + l + " AND " + r + ")"
+	}
+	return "(" + l + " OR " + r + ")"
+}
+
+// val is a translated value.
+type val struct {
+	sql      string
+	typ      string // Postgres type, "jsonb" for json fields
+	nullable bool
+	// konst is set for values known when the query is built.
+	konst bool
+	value any // the Go value of a constant; nil is null
+	// failed is set for a constant whose evaluation failed: CEL's error,
+	// SQL's unknown.
+	failed   bool
+	column   bool
+	celType  *cel.Type
+	relation *join // for get(): the related record itself
+}
+
+func (tr *translator) atom(x ast.Expr, neg bool) (string, error) {
+	switch x.Kind() {
+	case ast.SelectKind:
+		s := x.AsSelect()
+		if s.IsTestOnly() {
+			v, err := tr.field(s.Operand(), s.FieldName())
+			if err != nil {
+				return "", err
+			}
+			if neg {
+				return "(" + v.sql + " IS NULL)", nil
+			}
+			return "(" + v.sql + " IS NOT NULL)", nil
+		}
+		v, err := tr.value(x)
+		if err != nil {
+			return "", err
+		}
+		if v.typ != "boolean" {
+			return "", cannot("%s is not a boolean", v.sql)
+		}
+		if neg {
+			return "(NOT " + v.sql + ")", nil
+		}
+		return v.sql, nil
+	case ast.IdentKind:
+		v, err := tr.value(x)
+		if err != nil {
+			return "", err
+		}
+		if neg {
+			return "(NOT " + v.sql + ")", nil
+		}
+		return v.sql, nil
+	case ast.CallKind:
+	default:
+		return "", cannot("this kind of expression (%v) has no SQL form", x.Kind())
+	}
+	c := x.AsCall()
+	fn := c.FunctionName()
+	args := c.Args()
+	switch {
+	case (fn == "_==_" || fn == "_!=_") && (isGet(args[0]) && isNull(args[1]) || isGet(args[1]) && isNull(args[0])):
+		// get(c, id) == null: the record does not exist.
+		g := args[0]
+		if !isGet(g) {
+			g = args[1]
+		}
+		missing := (fn == "_==_") != neg
+		key, err := tr.relationKey(g.AsCall().Args()[1])
+		if err != nil {
+			return "", err
+		}
+		a := tr.fresh("e")
+		s := "EXISTS (SELECT 1 FROM " + tr.eng.tables[strings.TrimPrefix(g.AsCall().FunctionName(), getPrefix)] + " " + a + " WHERE " + a + ".id = " + key + ")"
+		if missing {
+			return "(NOT " + s + ")", nil
+		}
+		return s, nil
+	case fn == "_==_" || fn == "_!=_":
+		return tr.equal(args[0], args[1], (fn == "_==_") != neg)
+	case fn == "_<_" || fn == "_<=_" || fn == "_>_" || fn == "_>=_":
+		return tr.order(fn, args[0], args[1], neg)
+	case fn == "@in":
+		s, err := tr.membership(args[0], args[1])
+		if err != nil || !neg {
+			return s, err
+		}
+		return negate(s), nil
+	case strings.HasPrefix(fn, existsPrefix):
+		coll := strings.TrimPrefix(fn, existsPrefix)
+		key, err := tr.relationKey(args[1])
+		if err != nil {
+			return "", err
+		}
+		a := tr.fresh("e")
+		s := "EXISTS (SELECT 1 FROM " + tr.eng.tables[coll] + " " + a + " WHERE " + a + ".id = " + key + ")"
+		if neg {
+			return "(NOT " + s + ")", nil
+		}
+		return s, nil
+	case c.IsMemberFunction() && (fn == "startsWith" || fn == "endsWith" || fn == "contains"):
+		s, err := tr.stringTest(fn, c.Target(), args[0])
+		if err != nil || !neg {
+			return s, err
+		}
+		return "(NOT " + s + ")", nil
+	}
+	return "", cannot("%s has no SQL form", describeFunction(fn))
+}
+
+// describeFunction names a CEL function for people.
+func describeFunction(fn string) string {
+	switch fn {
+	case "_?_:_":
+		return "the conditional operator (a ? b : c)"
+	case "@in":
+		return "in"
+	case "_+_", "_-_", "_*_", "_/_", "_%_":
+		return "the operator " + strings.Trim(fn, "_")
+	}
+	if strings.HasPrefix(fn, "_") || strings.HasPrefix(fn, "@") {
+		return strings.Trim(fn, "_@!")
+	}
+	return fn + "()"
+}
+
+func isGet(x ast.Expr) bool {
+	return x.Kind() == ast.CallKind && strings.HasPrefix(x.AsCall().FunctionName(), getPrefix)
+}
+
+func isNull(x ast.Expr) bool {
+	if x.Kind() != ast.LiteralKind {
+		return false
+	}
+	_, ok := x.AsLiteral().(celtypes.Null)
+	return ok
+}
+
+func negate(s string) string {
+	switch s {
+	case "TRUE":
+		return "FALSE"
+	case "FALSE":
+		return "TRUE"
+	}
+	return "(NOT " + s + ")"
+}
+
+// equal translates == (eq) or != so that a null never makes the result
+// unknown: CEL says null == 'x' is false, and so must SQL.
+func (tr *translator) equal(a, b ast.Expr, eq bool) (string, error) {
+	va, err := tr.value(a)
+	if err != nil {
+		return "", err
+	}
+	vb, err := tr.value(b)
+	if err != nil {
+		return "", err
+	}
+	if va.failed || vb.failed {
+		return "NULL", nil
+	}
+	if va.konst && !vb.konst {
+		va, vb = vb, va
+	}
+	// get(...) == null is !exists(...).
+	if va.relation != nil && vb.konst && vb.value == nil {
+		return sqlBool(!eq), nil // the relation alias exists only if the record does
+	}
+	if va.relation != nil || vb.relation != nil {
+		return "", cannot("a related record can only be compared with null")
+	}
+	if vb.konst && vb.value == nil {
+		if va.typ == "jsonb" {
+			// A json field holding JSON null is not SQL NULL; both are null
+			// to CEL.
+			if eq {
+				return "(" + va.sql + " IS NULL OR " + va.sql + " = 'null'::jsonb)", nil
+			}
+			return "(" + va.sql + " IS NOT NULL AND " + va.sql + " <> 'null'::jsonb)", nil
+		}
+		if eq {
+			return "(" + va.sql + " IS NULL)", nil
+		}
+		return "(" + va.sql + " IS NOT NULL)", nil
+	}
+	if va.typ == "jsonb" || vb.typ == "jsonb" {
+		return "", cannot("json fields can only be compared with null in SQL")
+	}
+	if vb.konst {
+		p, ok := tr.param(vb, va.typ)
+		if !ok {
+			// A uuid column never equals a string that is not a UUID.
+			return sqlBool(!eq), nil
+		}
+		if eq {
+			if va.nullable {
+				return "(" + va.sql + " = " + p + " AND " + va.sql + " IS NOT NULL)", nil
+			}
+			return "(" + va.sql + " = " + p + ")", nil
+		}
+		return "(" + va.sql + " IS DISTINCT FROM " + p + ")", nil
+	}
+	l, r := comparable(va, vb)
+	if eq {
+		return "(" + l + " IS NOT DISTINCT FROM " + r + ")", nil
+	}
+	return "(" + l + " IS DISTINCT FROM " + r + ")", nil
+}
+
+// comparable casts a uuid side to text when the other is text.
+func comparable(a, b val) (string, string) {
+	l, r := a.sql, b.sql
+	if a.typ == "uuid" && b.typ == "text" {
+		l += "::text"
+	}
+	if b.typ == "uuid" && a.typ == "text" {
+		r += "::text"
+	}
+	return l, r
+}
+
+var flipped = map[string]string{"_<_": ">=", "_<=_": ">", "_>_": "<=", "_>=_": "<"}
+var ops = map[string]string{"_<_": "<", "_<=_": "<=", "_>_": ">", "_>=_": ">="}
+
+func (tr *translator) order(fn string, a, b ast.Expr, neg bool) (string, error) {
+	va, err := tr.value(a)
+	if err != nil {
+		return "", err
+	}
+	vb, err := tr.value(b)
+	if err != nil {
+		return "", err
+	}
+	if va.relation != nil || vb.relation != nil || va.typ == "jsonb" || vb.typ == "jsonb" || strings.HasSuffix(va.typ, "[]") || strings.HasSuffix(vb.typ, "[]") {
+		return "", cannot("only numbers, text and timestamps can be ordered in SQL")
+	}
+	if va.failed || vb.failed {
+		return "NULL", nil
+	}
+	op := ops[fn]
+	if neg {
+		// Not less is greater-or-equal for values; for a null both are
+		// unknown, as CEL's error is.
+		op = flipped[fn]
+	}
+	l, r := va.sql, vb.sql
+	if va.konst {
+		if va.value == nil {
+			return "NULL", nil
+		}
+		l, _ = tr.param(va, vb.typ)
+	}
+	if vb.konst {
+		if vb.value == nil {
+			return "NULL", nil
+		}
+		r, _ = tr.param(vb, va.typ)
+	}
+	if va.typ == "text" || vb.typ == "text" || va.typ == "uuid" || vb.typ == "uuid" {
+		// CEL orders strings by code point, as the C collation does.
+		l, r = textSide(l, va.typ)+` COLLATE "C"`, textSide(r, vb.typ)
+	}
+	return "(" + l + " " + op + " " + r + ")", nil
+}
+
+func textSide(s, typ string) string {
+	if typ == "uuid" {
+		return s + "::text"
+	}
+	return s
+}
+
+// membership translates x in list.
+func (tr *translator) membership(x, list ast.Expr) (string, error) {
+	vx, err := tr.value(x)
+	if err != nil {
+		return "", err
+	}
+	vl, err := tr.value(list)
+	if err != nil {
+		return "", err
+	}
+	if vl.typ == "jsonb" || vx.typ == "jsonb" || strings.HasSuffix(vx.typ, "[]") || vx.relation != nil || vl.relation != nil {
+		return "", cannot("in works in SQL on list fields and lists of values")
+	}
+	if vx.failed || vl.failed {
+		return "NULL", nil
+	}
+	if vl.konst {
+		items, _ := vl.value.([]any)
+		if vx.konst {
+			return "", cannot("a constant in a constant list should have been folded")
+		}
+		elem := vx.typ
+		var keep []any
+		for _, it := range items {
+			if elem == "uuid" {
+				s, ok := it.(string)
+				if !ok || !canonicalUUID(s) {
+					continue
+				}
+			}
+			if it != nil {
+				keep = append(keep, it)
+			}
+		}
+		if len(keep) == 0 {
+			return "FALSE", nil
+		}
+		p := tr.q.Arg(typedSlice(keep, elem)) + "::" + elem + "[]"
+		if vx.nullable {
+			return "(" + vx.sql + " IS NOT NULL AND " + vx.sql + " = ANY(" + p + "))", nil
+		}
+		return "(" + vx.sql + " = ANY(" + p + "))", nil
+	}
+	elem := strings.TrimSuffix(vl.typ, "[]")
+	if vx.konst {
+		if vx.value == nil {
+			return "FALSE", nil // lists hold no nulls
+		}
+		p, ok := tr.param(vx, elem)
+		if !ok {
+			return "FALSE", nil
+		}
+		// @> can use a GIN index on the list column.
+		return "(" + vl.sql + " @> ARRAY[" + p + "])", nil
+	}
+	l := vx.sql
+	if elem == "text" && vx.typ == "uuid" {
+		l += "::text"
+	}
+	if vx.nullable {
+		return "(" + l + " IS NOT NULL AND " + l + " = ANY(" + vl.sql + "))", nil
+	}
+	return "(" + l + " = ANY(" + vl.sql + "))", nil
+}
+
+func (tr *translator) stringTest(fn string, target, arg ast.Expr) (string, error) {
+	vt, err := tr.value(target)
+	if err != nil {
+		return "", err
+	}
+	va, err := tr.value(arg)
+	if err != nil {
+		return "", err
+	}
+	if vt.typ != "text" && vt.typ != "uuid" {
+		return "", cannot("%s() works in SQL on text", fn)
+	}
+	subject := textSide(vt.sql, vt.typ)
+	if va.konst {
+		s, ok := va.value.(string)
+		if !ok || va.failed {
+			return "NULL", nil
+		}
+		pattern := likeEscape(s)
+		switch fn {
+		case "startsWith":
+			pattern += "%"
+		case "endsWith":
+			pattern = "%" + pattern
+		default:
+			pattern = "%" + pattern + "%"
+		}
+		return "(" + subject + " LIKE " + tr.q.Arg(pattern) + "::text)", nil
+	}
+	a := textSide(va.sql, va.typ)
+	switch fn {
+	case "startsWith":
+		return "starts_with(" + subject + ", " + a + ")", nil
+	case "endsWith":
+		return "(right(" + subject + ", char_length(" + a + ")) = " + a + ")", nil
+	}
+	return "(strpos(" + subject + ", " + a + ") > 0)", nil
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func likeEscape(s string) string { return likeEscaper.Replace(s) }
+
+// value translates a value expression.
+func (tr *translator) value(x ast.Expr) (val, error) {
+	if isConst(x) {
+		v, ok := tr.constValue(x)
+		t := tr.prog.ast.NativeRep().GetType(x.ID())
+		return val{konst: true, value: v, failed: !ok, typ: pgType(t), celType: t}, nil
+	}
+	switch x.Kind() {
+	case ast.IdentKind:
+		name := x.AsIdent()
+		if tr.filter {
+			return tr.column(tr.alias(), tr.col.schema, name)
+		}
+		switch name {
+		case varBefore, varChanges:
+			return val{}, cannot("%s exists only in update rules, which are checked record by record", name)
+		}
+		return val{}, cannot("%s has no SQL form here", name)
+	case ast.SelectKind:
+		s := x.AsSelect()
+		return tr.field(s.Operand(), s.FieldName())
+	case ast.CallKind:
+	default:
+		return val{}, cannot("this kind of expression (%v) has no SQL form", x.Kind())
+	}
+	c := x.AsCall()
+	fn := c.FunctionName()
+	args := c.Args()
+	switch {
+	case strings.HasPrefix(fn, getPrefix):
+		coll := strings.TrimPrefix(fn, getPrefix)
+		key, err := tr.relationKey(args[1])
+		if err != nil {
+			return val{}, err
+		}
+		table := tr.eng.tables[coll]
+		for i := range tr.joins {
+			if tr.joins[i].table == table && tr.joins[i].key == key {
+				return val{relation: &tr.joins[i], sql: tr.joins[i].alias}, nil
+			}
+		}
+		if tr.aliases == nil {
+			tr.aliases = map[[2]string]string{}
+		}
+		alias, ok := tr.aliases[[2]string{table, key}]
+		if !ok {
+			alias = tr.fresh("g")
+			tr.aliases[[2]string{table, key}] = alias
+		}
+		tr.joins = append(tr.joins, join{table: table, alias: alias, key: key})
+		return val{relation: &tr.joins[len(tr.joins)-1], sql: alias}, nil
+	case fn == "size":
+		var v val
+		var err error
+		if c.IsMemberFunction() {
+			v, err = tr.value(c.Target())
+		} else {
+			v, err = tr.value(args[0])
+		}
+		if err != nil {
+			return val{}, err
+		}
+		switch {
+		case v.typ == "text":
+			return val{sql: "char_length(" + v.sql + ")", typ: "bigint", nullable: v.nullable}, nil
+		case strings.HasSuffix(v.typ, "[]"):
+			return val{sql: "cardinality(" + v.sql + ")", typ: "bigint", nullable: v.nullable}, nil
+		}
+		return val{}, cannot("size() works in SQL on text and list fields")
+	case fn == "_+_" || fn == "_-_" || fn == "_*_" || fn == "_/_" || fn == "_%_":
+		return tr.arith(fn, args[0], args[1])
+	case fn == "-_":
+		v, err := tr.value(args[0])
+		if err != nil {
+			return val{}, err
+		}
+		if v.typ != "bigint" && v.typ != "double precision" {
+			return val{}, cannot("only numbers can be negated in SQL")
+		}
+		return val{sql: "(-" + v.sql + ")", typ: v.typ, nullable: v.nullable}, nil
+	}
+	return val{}, cannot("%s has no SQL form", describeFunction(fn))
+}
+
+func (tr *translator) arith(fn string, a, b ast.Expr) (val, error) {
+	va, err := tr.value(a)
+	if err != nil {
+		return val{}, err
+	}
+	vb, err := tr.value(b)
+	if err != nil {
+		return val{}, err
+	}
+	num := func(t string) bool { return t == "bigint" || t == "double precision" }
+	operand := func(v, other val) string {
+		if v.konst {
+			p, _ := tr.param(v, v.typ)
+			return p
+		}
+		return v.sql
+	}
+	l, r := operand(va, vb), operand(vb, va)
+	switch {
+	case num(va.typ) && num(vb.typ):
+		typ := "bigint"
+		if va.typ != vb.typ || va.typ == "double precision" {
+			typ = "double precision"
+		}
+		op := map[string]string{"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/", "_%_": "%"}[fn]
+		if op == "/" || op == "%" {
+			// CEL fails on division by zero; SQL would fail the whole query.
+			r = "NULLIF(" + r + ", 0)"
+		}
+		return val{sql: "(" + l + " " + op + " " + r + ")", typ: typ, nullable: va.nullable || vb.nullable || va.konst || vb.konst}, nil
+	case fn == "_+_" && va.typ == "text" && vb.typ == "text":
+		return val{sql: "(" + l + " || " + r + ")", typ: "text", nullable: va.nullable || vb.nullable}, nil
+	case (fn == "_+_" || fn == "_-_") && va.typ == "timestamptz" && vb.konst && vb.typ == "interval":
+		op := map[string]string{"_+_": "+", "_-_": "-"}[fn]
+		return val{sql: "(" + l + " " + op + " " + r + ")", typ: "timestamptz", nullable: va.nullable}, nil
+	}
+	return val{}, cannot("this arithmetic has no SQL form")
+}
+
+// field translates operand.name: a field of the record or of a related
+// record.
+func (tr *translator) field(operand ast.Expr, name string) (val, error) {
+	if operand.Kind() == ast.IdentKind && operand.AsIdent() == varRecord && !tr.filter {
+		return tr.column(tr.alias(), tr.col.schema, name)
+	}
+	if operand.Kind() == ast.IdentKind && (operand.AsIdent() == varBefore || operand.AsIdent() == varChanges) {
+		return val{}, cannot("%s exists only in update rules, which are checked record by record", operand.AsIdent())
+	}
+	rel, err := tr.value(operand)
+	if err != nil {
+		return val{}, err
+	}
+	if rel.relation == nil {
+		return val{}, cannot("only fields of the record and of related records have a SQL form")
+	}
+	coll := tr.collectionOfTable(rel.relation.table)
+	return tr.column(rel.relation.alias, coll, name)
+}
+
+func (tr *translator) collectionOfTable(table string) *schema.Collection {
+	for name, t := range tr.eng.tables {
+		if t == table {
+			if name == schema.UsersCollection {
+				return &schema.Collection{Name: name, Fields: usersFields}
+			}
+			return tr.eng.cfg.Collection(name)
+		}
+	}
+	return nil
+}
+
+// column is alias.name, typed from the schema.
+func (tr *translator) column(alias string, c *schema.Collection, name string) (val, error) {
+	ref := alias + "." + pgx.Identifier{name}.Sanitize()
+	switch name {
+	case "id":
+		return val{sql: ref, typ: "uuid", column: true}, nil
+	case "version":
+		return val{sql: ref, typ: "bigint", column: true}, nil
+	case "created_at", "updated_at":
+		return val{sql: ref, typ: "timestamptz", column: true}, nil
+	}
+	f := c.Field(name)
+	if f == nil {
+		return val{}, cannot("no field %s", name)
+	}
+	typ := schema.ColumnType(f)
+	if typ == "timestamp with time zone" {
+		typ = "timestamptz"
+	}
+	return val{sql: ref, typ: typ, column: true, nullable: !f.Required && !f.Many}, nil
+}
+
+// relationKey is the SQL of the id a get() or exists() looks up.
+func (tr *translator) relationKey(x ast.Expr) (string, error) {
+	v, err := tr.value(x)
+	if err != nil {
+		return "", err
+	}
+	if v.konst {
+		p, ok := tr.param(v, "uuid")
+		if !ok || v.failed {
+			return "NULL", nil // no record has that id
+		}
+		return p, nil
+	}
+	if v.typ != "uuid" {
+		return "", cannot("get() and exists() need an id from a relation field, auth.id or a constant to have a SQL form")
+	}
+	return v.sql, nil
+}
+
+// param binds a constant, cast to typ (the type of what it is compared
+// with). It reports false for a string that cannot be a uuid.
+func (tr *translator) param(v val, typ string) (string, bool) {
+	value := v.value
+	switch {
+	case typ == "uuid":
+		s, ok := value.(string)
+		if !ok || !canonicalUUID(s) {
+			return "", false
+		}
+	case strings.HasSuffix(typ, "[]"):
+		if items, ok := value.([]any); ok {
+			value = typedSlice(items, strings.TrimSuffix(typ, "[]"))
+		}
+	case typ == "" || typ == "jsonb":
+		typ = v.typ
+	}
+	if v.typ == "interval" {
+		typ = "interval"
+	}
+	if typ == "" {
+		return tr.q.Arg(value), true
+	}
+	return tr.q.Arg(value) + "::" + typ, true
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// canonicalUUID reports whether s is a UUID as Postgres prints them: CEL
+// compares the text, so another spelling of the same UUID is not equal.
+func canonicalUUID(s string) bool { return uuidRE.MatchString(s) }
+
+// pgType is the Postgres type of a CEL type.
+func pgType(t *cel.Type) string {
+	if t == nil {
+		return ""
+	}
+	switch t.Kind() {
+	case celtypes.StringKind:
+		return "text"
+	case celtypes.IntKind:
+		return "bigint"
+	case celtypes.DoubleKind:
+		return "double precision"
+	case celtypes.BoolKind:
+		return "boolean"
+	case celtypes.TimestampKind:
+		return "timestamptz"
+	case celtypes.DurationKind:
+		return "interval"
+	case celtypes.OpaqueKind:
+		if t.TypeName() == "optional_type" {
+			return ""
+		}
+	case celtypes.ListKind:
+		if ps := t.Parameters(); len(ps) == 1 {
+			if e := pgType(ps[0]); e != "" && !strings.HasSuffix(e, "[]") {
+				return e + "[]"
+			}
+		}
+	}
+	if t.Kind() == celtypes.StructKind || t.Kind() == celtypes.NullTypeKind {
+		return ""
+	}
+	// Nullable wrappers carry their primitive as a parameter-less name.
+	switch t.DeclaredTypeName() {
+	case "google.protobuf.StringValue":
+		return "text"
+	case "google.protobuf.Int64Value":
+		return "bigint"
+	case "google.protobuf.DoubleValue":
+		return "double precision"
+	case "google.protobuf.BoolValue":
+		return "boolean"
+	}
+	return ""
+}
+
+// typedSlice gives pgx a slice of one element type to send as an array.
+func typedSlice(items []any, elem string) any {
+	switch elem {
+	case "text", "uuid":
+		out := make([]string, 0, len(items))
+		for _, it := range items {
+			if s, ok := it.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	case "bigint":
+		out := make([]int64, 0, len(items))
+		for _, it := range items {
+			switch n := it.(type) {
+			case int64:
+				out = append(out, n)
+			case float64:
+				out = append(out, int64(n))
+			}
+		}
+		return out
+	case "double precision":
+		out := make([]float64, 0, len(items))
+		for _, it := range items {
+			switch n := it.(type) {
+			case int64:
+				out = append(out, float64(n))
+			case float64:
+				out = append(out, n)
+			}
+		}
+		return out
+	case "boolean":
+		out := make([]bool, 0, len(items))
+		for _, it := range items {
+			if b, ok := it.(bool); ok {
+				out = append(out, b)
+			}
+		}
+		return out
+	case "timestamptz":
+		out := make([]time.Time, 0, len(items))
+		for _, it := range items {
+			if t, ok := it.(time.Time); ok {
+				out = append(out, t)
+			}
+		}
+		return out
+	}
+	return items
+}
+
+// constValue evaluates a constant subexpression for this query. ok is
+// false when the evaluation fails (auth.id of an anonymous principal):
+// CEL's error, which is SQL's unknown.
+func (tr *translator) constValue(x ast.Expr) (v any, ok bool) {
+	if x.Kind() == ast.LiteralKind {
+		return goValue(x.AsLiteral()), true
+	}
+	prg := tr.prog.consts[x.ID()]
+	if prg == nil {
+		return nil, false
+	}
+	if tr.act == nil {
+		tr.act = &activation{in: &Input{Auth: tr.in.Auth, Request: tr.in.Request}}
+	}
+	out, _, err := prg.Eval(tr.act)
+	if err != nil || celtypes.IsError(out) {
+		return nil, false
+	}
+	return goValue(out), true
+}
+
+// goValue converts a CEL value to what pgx binds.
+func goValue(v ref.Val) any {
+	switch t := v.(type) {
+	case celtypes.Null:
+		return nil
+	case celtypes.String:
+		return string(t)
+	case celtypes.Int:
+		return int64(t)
+	case celtypes.Uint:
+		return int64(t)
+	case celtypes.Double:
+		return float64(t)
+	case celtypes.Bool:
+		return bool(t)
+	case celtypes.Timestamp:
+		return t.Time
+	case celtypes.Duration:
+		return t.Duration
+	}
+	if celtypes.IsError(v) || celtypes.IsUnknown(v) {
+		return nil
+	}
+	if l, ok := v.(interface {
+		Size() ref.Val
+		Get(ref.Val) ref.Val
+	}); ok {
+		n, _ := l.Size().(celtypes.Int)
+		out := make([]any, 0, int(n))
+		for i := range int(n) {
+			out = append(out, goValue(l.Get(celtypes.Int(i))))
+		}
+		return out
+	}
+	if native, err := v.ConvertToNative(reflect.TypeOf((*any)(nil)).Elem()); err == nil {
+		return native
+	}
+	return nil
+}
+
+// IsUntranslatable reports whether err says an expression has no SQL form.
+func IsUntranslatable(err error) bool {
+	var u *untranslatable
+	return errors.As(err, &u)
+}
