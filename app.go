@@ -31,6 +31,7 @@ import (
 	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/internal/mail"
 	"github.com/abe-stack/abe/internal/pg"
+	"github.com/abe-stack/abe/rules"
 	"github.com/abe-stack/abe/schema"
 )
 
@@ -67,6 +68,7 @@ type App struct {
 	log     *slog.Logger
 	pool    *pgxpool.Pool
 	auth    *auth.Service
+	rules   *rules.Engine
 	redis   *redis.Client
 	handler http.Handler
 }
@@ -110,6 +112,13 @@ func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
 	if cfg.Database.URL == "" {
 		return nil, errors.New("database.url is empty: set DATABASE_URL (or ABE_DATABASE_URL), or use `abe dev` for a local database")
 	}
+	// Rules compile before anything connects: a broken rule is a
+	// configuration error, reported like the others.
+	eng, err := rules.Compile(cfg, &rules.Options{Dev: a.opts.Dev})
+	if err != nil {
+		return nil, err
+	}
+	a.rules = eng
 	pool, err := pg.Connect(ctx, pg.Config{URL: cfg.Database.URL, MaxConns: cfg.Database.MaxConns, AppName: "abe"})
 	if err != nil {
 		return nil, err
@@ -236,6 +245,9 @@ func (a *App) routes() http.Handler {
 	}
 	return r
 }
+
+// Rules is the compiled rule engine.
+func (a *App) Rules() *rules.Engine { return a.rules }
 
 // Auth is the account service, for programs that embed abe.
 func (a *App) Auth() *auth.Service { return a.auth }

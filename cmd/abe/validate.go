@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/abe-stack/abe/rules"
 	"github.com/abe-stack/abe/schema"
 )
 
@@ -14,9 +15,10 @@ func newValidateCmd(g *globalOpts) *cobra.Command {
 		Use:   "validate",
 		Short: "Check abe.yaml without touching a database",
 		Long: `Check the configuration file against abe's JSON Schema and its semantic
-rules: field types, relations, names, defaults, indexes. Every problem is
-reported at once, with file:line:column, what is wrong and how to fix it.
-Exits non-zero when there is a problem.`,
+rules (field types, relations, names, defaults, indexes), then type-check
+every CEL rule against its collection and make sure every list rule can run
+as SQL. Every problem is reported at once, with file:line:column, what is
+wrong and how to fix it. Exits non-zero when there is a problem.`,
 		Example: `  abe validate
   abe validate --config examples/todo/abe.yaml`,
 		Args: cobra.NoArgs,
@@ -29,6 +31,9 @@ Exits non-zero when there is a problem.`,
 func runValidate(g *globalOpts, w io.Writer) error {
 	cfg, err := schema.Load(g.config)
 	if err != nil {
+		return err
+	}
+	if _, err := rules.Compile(cfg, nil); err != nil {
 		return err
 	}
 	fields := 0
