@@ -82,7 +82,7 @@ func Migrations() []schema.Migration {
 // NewMigrator returns the migrator for cfg with every component's system
 // migrations.
 func NewMigrator(cfg *schema.Config, version string) *schema.Migrator {
-	return &schema.Migrator{Config: cfg, System: Migrations(), Version: version}
+	return &schema.Migrator{Config: cfg, System: Migrations(), Extensions: []schema.Extension{auth.RoleSync{}}, Version: version}
 }
 
 // DriftError refuses to serve a database whose schema differs from the
@@ -153,7 +153,7 @@ func (a *App) services(ctx context.Context) error {
 			return err
 		}
 	}
-	svc, err := auth.New(ctx, a.pool, auth.Config{Auth: a.cfg.Auth, Roles: a.cfg.Roles, Dev: a.opts.Dev, BodyLimit: int64(a.cfg.Server.BodyLimit)},
+	svc, err := auth.New(ctx, a.pool, auth.Config{Auth: a.cfg.Auth, Dev: a.opts.Dev, BodyLimit: int64(a.cfg.Server.BodyLimit)},
 		&auth.Options{Now: a.opts.Now, Mailer: mailer, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("start auth: %w", err)

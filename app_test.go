@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -48,6 +49,9 @@ func migratedURL(t *testing.T, cfg *schema.Config) string {
 		t.Fatal(err)
 	}
 	key += "/" + plan.Checksum()
+	for _, r := range cfg.Roles {
+		key += fmt.Sprintf("/%s%v%v", r.Name, r.Permissions, r.Default)
+	}
 	return pgtest.NewURL(t, &pgtest.Options{Template: key, Setup: func(ctx context.Context, url string) error {
 		pool, err := pgxpool.New(ctx, url)
 		if err != nil {

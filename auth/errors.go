@@ -69,8 +69,13 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, ErrEmailTaken):
 		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusConflict, Detail: "an account with this email already exists; log in, or reset the password",
 			Errors: []httpx.FieldError{{Field: "email", Message: "is taken"}}})
+	case errors.Is(err, ErrRoleExists):
+		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusConflict, Detail: "a role with this name exists",
+			Errors: []httpx.FieldError{{Field: "name", Message: "is taken"}}})
+	case errors.Is(err, ErrBuiltinRole):
+		httpx.Error(w, r, http.StatusConflict, "this role is declared in abe.yaml and cannot be deleted here; remove it from the file")
 	case errors.Is(err, ErrNotFound):
-		httpx.Error(w, r, http.StatusNotFound, "no such account")
+		httpx.Error(w, r, http.StatusNotFound, "not found")
 	case errors.Is(err, context.Canceled):
 		// The client went away; there is nobody to answer.
 	default:

@@ -23,6 +23,11 @@ const (
 	EventPasswordChanged = "password_changed"
 	EventPasswordReset   = "password_reset"
 	EventEmailVerified   = "email_verified"
+	EventRoleCreated     = "role_created"
+	EventRoleUpdated     = "role_updated"
+	EventRoleDeleted     = "role_deleted"
+	EventRoleAssigned    = "role_assigned"
+	EventRoleRemoved     = "role_removed"
 )
 
 // Event is an entry of the audit trail.

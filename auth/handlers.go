@@ -13,6 +13,7 @@ import (
 // Permissions the auth endpoints need.
 const (
 	PermUsersManage   = "users:manage"
+	PermRolesManage   = "roles:manage"
 	PermSecurityRead  = "security:read"
 	refreshCookieName = "abe_refresh"
 	refreshCookiePath = "/api/auth"
@@ -43,6 +44,17 @@ func (s *Service) Routes(r chi.Router) {
 		r.With(s.RequirePermission(PermSecurityRead)).Get("/security-events", s.handleEvents)
 		r.With(s.RequirePermission(PermUsersManage)).Get("/users", s.handleListUsers)
 		r.With(s.RequirePermission(PermUsersManage)).Post("/users/{id}/unlock", s.handleUnlock)
+		r.With(s.RequirePermission(PermUsersManage)).Get("/users/{id}/roles", s.handleUserRoles)
+		r.With(s.RequirePermission(PermUsersManage)).Post("/users/{id}/roles", s.handleAssignRole)
+		r.With(s.RequirePermission(PermUsersManage)).Delete("/users/{id}/roles/{role}", s.handleRemoveRole)
+		r.Route("/roles", func(r chi.Router) {
+			r.Use(s.RequirePermission(PermRolesManage))
+			r.Get("/", s.handleListRoles)
+			r.Post("/", s.handleCreateRole)
+			r.Get("/{name}", s.handleGetRole)
+			r.Patch("/{name}", s.handleUpdateRole)
+			r.Delete("/{name}", s.handleDeleteRole)
+		})
 	})
 }
 
@@ -325,6 +337,106 @@ func (s *Service) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.unlock(r.Context(), clientOf(r), id, PrincipalFrom(r.Context()).UserID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) handleListRoles(w http.ResponseWriter, _ *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": s.Roles()})
+}
+
+func (s *Service) handleGetRole(w http.ResponseWriter, r *http.Request) {
+	role, ok := s.roleNamed(chi.URLParam(r, "name"))
+	if !ok {
+		httpx.Error(w, r, http.StatusNotFound, "no such role")
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, role)
+}
+
+func (s *Service) handleCreateRole(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name        string   `json:"name"`
+		Description string   `json:"description"`
+		Permissions []string `json:"permissions"`
+		Default     bool     `json:"default"`
+	}
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	role, err := s.CreateRole(r.Context(), Role{Name: req.Name, Description: req.Description, Permissions: req.Permissions, Default: req.Default},
+		clientOf(r), PrincipalFrom(r.Context()).UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/admin/roles/"+role.Name)
+	httpx.WriteJSON(w, http.StatusCreated, role)
+}
+
+func (s *Service) handleUpdateRole(w http.ResponseWriter, r *http.Request) {
+	var patch RolePatch
+	if !s.readJSON(w, r, &patch) {
+		return
+	}
+	role, err := s.UpdateRole(r.Context(), chi.URLParam(r, "name"), patch, clientOf(r), PrincipalFrom(r.Context()).UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, role)
+}
+
+func (s *Service) handleDeleteRole(w http.ResponseWriter, r *http.Request) {
+	if err := s.DeleteRole(r.Context(), chi.URLParam(r, "name"), clientOf(r), PrincipalFrom(r.Context()).UserID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) handleUserRoles(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !isUUID(id) {
+		httpx.Error(w, r, http.StatusNotFound, "no such account")
+		return
+	}
+	roles, err := s.UserRoles(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"roles": roles})
+}
+
+func (s *Service) handleAssignRole(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	var req struct {
+		Role string `json:"role"`
+	}
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	if !isUUID(id) {
+		httpx.Error(w, r, http.StatusNotFound, "no such account")
+		return
+	}
+	if err := s.AssignRole(r.Context(), id, req.Role, clientOf(r), PrincipalFrom(r.Context()).UserID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) handleRemoveRole(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !isUUID(id) {
+		httpx.Error(w, r, http.StatusNotFound, "no such account")
+		return
+	}
+	if err := s.RemoveRole(r.Context(), id, chi.URLParam(r, "role"), clientOf(r), PrincipalFrom(r.Context()).UserID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -20,18 +20,9 @@ type attemptState struct {
 	lockedUntil   *time.Time
 }
 
-// attempts reads the counters. Failures of an email count since its last
-// successful login; failures from an IP do not reset, or an attacker
+// attemptsQuery reads the counters. Failures of an email count since its
+// last successful login; failures from an IP do not reset, or an attacker
 // could clear them with an account of its own.
-func (s *Service) attempts(ctx context.Context, db dbtx, email, ip string) (attemptState, error) {
-	var st attemptState
-	err := db.QueryRow(ctx, attemptsQuery, s.attemptArgs(email, ip)...).Scan(st.dest()...)
-	if err != nil {
-		return st, fmt.Errorf("read login attempts: %w", err)
-	}
-	return st, nil
-}
-
 const attemptsQuery = `
 WITH last_ok AS (
   SELECT coalesce(max(at), '-infinity'::timestamptz) AS t FROM abe.login_attempts WHERE email = $1 AND succeeded

@@ -91,11 +91,21 @@ func tokenIn(t *testing.T, msg *mail.Message) string {
 	return tok
 }
 
-// testDB is a database with the system migrations applied.
+// testRoles are the roles of the test configuration, synced into the
+// template database as migrate does.
+const testRoles = `
+roles:
+  admin: { permissions: ["*"] }
+  auditor: { permissions: ["security:read"] }
+  user: { permissions: [], default: true }
+`
+
+// testDB is a database with the system migrations applied and the test
+// roles synced.
 func testDB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	sys := append(schema.CoreMigrations(), Migrations()...)
-	key := "auth-test"
+	key := "auth-test" + testRoles
 	for _, m := range sys {
 		key += "/" + m.Key() + ":" + m.Checksum()
 	}
@@ -105,8 +115,11 @@ func testDB(t testing.TB) *pgxpool.Pool {
 			return err
 		}
 		defer pool.Close()
-		cfg := &schema.Config{Database: schema.Database{Schema: "public"}}
-		_, err = (&schema.Migrator{Config: cfg, System: sys}).Apply(ctx, pool, nil)
+		cfg, err := schema.Parse("abe.yaml", []byte(testRoles), nil)
+		if err != nil {
+			return err
+		}
+		_, err = (&schema.Migrator{Config: cfg, System: sys, Extensions: []schema.Extension{RoleSync{}}}).Apply(ctx, pool, nil)
 		return err
 	}})
 }
@@ -114,17 +127,12 @@ func testDB(t testing.TB) *pgxpool.Pool {
 // testConfig is abe.yaml's auth settings with their defaults.
 func testConfig(t testing.TB, extra string) Config {
 	t.Helper()
-	src := "auth:\n  secret: " + strings.Repeat("k", 40) + "\n" + extra + `
-roles:
-  admin: { permissions: ["*"] }
-  auditor: { permissions: ["security:read"] }
-  user: { permissions: [], default: true }
-`
+	src := "auth:\n  secret: " + strings.Repeat("k", 40) + "\n" + extra
 	cfg, err := schema.Parse("abe.yaml", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Config{Auth: cfg.Auth, Roles: cfg.Roles, BodyLimit: int64(cfg.Server.BodyLimit)}
+	return Config{Auth: cfg.Auth, BodyLimit: int64(cfg.Server.BodyLimit)}
 }
 
 // cheap hashing keeps tests fast; TestArgon2Defaults checks the real cost.

@@ -29,6 +29,12 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 			s.writeError(w, r, errUnauthenticated(err.Error()))
 			return
 		}
+		// Roles are read now, so a change applies to tokens already out.
+		if p.Roles, err = s.roles.of(r.Context(), p.UserID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		p.Permissions = s.roles.permissions(p.Roles)
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
 }

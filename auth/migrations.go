@@ -8,6 +8,7 @@ func Migrations() []schema.Migration {
 	return []schema.Migration{
 		{Component: "auth", Version: 1, Name: "users", SQL: usersV1},
 		{Component: "auth", Version: 2, Name: "roles, refresh tokens, revocations, login attempts, security events, email tokens", SQL: authV2},
+		{Component: "auth", Version: 3, Name: "role definitions, role change notifications", SQL: authV3},
 	}
 }
 
@@ -125,4 +126,41 @@ CREATE TABLE abe.email_tokens (
   used_at    timestamptz
 );
 CREATE INDEX email_tokens_user_idx ON abe.email_tokens (user_id, kind);
+`
+
+// authV3 keeps role definitions in the database, so they can be managed
+// through the API; abe.yaml's roles are synced into it by migrate. Every
+// change to roles or to who holds them notifies abe_roles, and every node
+// drops what changed from its cache.
+const authV3 = `
+CREATE TABLE abe.roles (
+  name        text PRIMARY KEY,
+  description text NOT NULL DEFAULT '',
+  permissions text[] NOT NULL DEFAULT '{}',
+  is_default  boolean NOT NULL DEFAULT false,
+  builtin     boolean NOT NULL DEFAULT false,
+  config_hash text,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Deferred: the roles of abe.yaml are inserted later in the same migration.
+ALTER TABLE abe.user_roles ADD CONSTRAINT user_roles_role_fkey
+  FOREIGN KEY (role) REFERENCES abe.roles (name) ON DELETE CASCADE ON UPDATE CASCADE
+  DEFERRABLE INITIALLY DEFERRED;
+
+CREATE FUNCTION abe.notify_roles() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'user_roles' THEN
+    PERFORM pg_notify('abe_roles', 'user:' || coalesce(NEW.user_id, OLD.user_id)::text);
+  ELSE
+    PERFORM pg_notify('abe_roles', 'role');
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER roles_notify AFTER INSERT OR UPDATE OR DELETE ON abe.roles
+  FOR EACH ROW EXECUTE FUNCTION abe.notify_roles();
+CREATE TRIGGER user_roles_notify AFTER INSERT OR UPDATE OR DELETE ON abe.user_roles
+  FOR EACH ROW EXECUTE FUNCTION abe.notify_roles();
 `

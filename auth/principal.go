@@ -13,7 +13,10 @@ type Principal struct {
 	UserID   string
 	Email    string
 	Verified bool
-	Roles    []string
+	// Roles are the user's roles now, read for each request (not those
+	// the token was issued with), and Permissions what they grant.
+	Roles       []string
+	Permissions []string
 	// MFA tells whether the session passed a second factor.
 	MFA bool
 	// SessionID is the refresh token family the access token came from.
@@ -45,21 +48,3 @@ func PrincipalFrom(ctx context.Context) *Principal {
 	return p
 }
 
-// Roles maps role names to their permissions, from the roles section of
-// abe.yaml. "*" is every permission.
-type Roles map[string][]string
-
-// HasPermission reports whether any of the principal's roles grants perm.
-func (r Roles) HasPermission(p *Principal, perm string) bool {
-	if p == nil {
-		return false
-	}
-	for _, role := range p.Roles {
-		for _, have := range r[role] {
-			if have == "*" || have == perm {
-				return true
-			}
-		}
-	}
-	return false
-}

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -25,15 +24,13 @@ type revocations struct {
 	jti    map[string]time.Time
 	sid    map[string]time.Time
 	lastID int64
-	// loaded is closed after the first load; until then nothing is trusted.
-	loaded chan struct{}
 	// reloaded signals each completed load, for tests.
 	reloaded chan struct{}
 }
 
 func newRevocations(db *pgxpool.Pool, now func() time.Time, log *slog.Logger) *revocations {
 	return &revocations{db: db, now: now, log: log, jti: map[string]time.Time{}, sid: map[string]time.Time{},
-		loaded: make(chan struct{}), reloaded: make(chan struct{}, 1)}
+		reloaded: make(chan struct{}, 1)}
 }
 
 // has reports whether the token jti, or its session sid, is revoked.
@@ -116,59 +113,3 @@ func (r *revocations) load(ctx context.Context) error {
 	return nil
 }
 
-// resyncEvery bounds how stale the view can be if a notification is lost
-// (the listening connection dropped between a commit and its NOTIFY).
-const resyncEvery = 30 * time.Second
-
-// run listens for notifications on a connection of its own and reloads on
-// each, reconnecting after failures, until ctx ends.
-func (r *revocations) run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := r.listen(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		r.log.Warn("revocation listener stopped; reconnecting", slog.String("error", err.Error()), slog.Duration("in", backoff))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-func (r *revocations) listen(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, r.db.Config().ConnConfig.Copy())
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN abe_revocations"); err != nil {
-		return err
-	}
-	// Load after LISTEN, so nothing committed in between is missed.
-	if err := r.load(ctx); err != nil {
-		return err
-	}
-	select {
-	case <-r.loaded:
-	default:
-		close(r.loaded)
-	}
-	for {
-		waitCtx, cancel := context.WithTimeout(ctx, resyncEvery)
-		_, err := conn.WaitForNotification(waitCtx)
-		cancel()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err := r.load(ctx); err != nil {
-			return err
-		}
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,10 +21,10 @@ import (
 	"github.com/abe-stack/abe/schema"
 )
 
-// Config is what the auth service needs from abe.yaml.
+// Config is what the auth service needs from abe.yaml. Roles are read from
+// the database, where migrate puts the roles of abe.yaml.
 type Config struct {
-	Auth  schema.Auth
-	Roles []*schema.Role
+	Auth schema.Auth
 	// Dev relaxes what only matters in production: the refresh cookie is
 	// not marked Secure, so it works over plain http://localhost.
 	Dev bool
@@ -55,11 +56,10 @@ type Service struct {
 	hasher *Hasher
 	policy PasswordPolicy
 	seal   cipher.AEAD
-	// roles maps role names to permissions; defaultRoles go to new accounts.
-	roles        Roles
-	defaultRoles []string
-	revoked      *revocations
-	outbox       *outbox
+	roles   *roleCache
+	revoked *revocations
+	outbox  *outbox
+	listen  *listener
 
 	accessTTL, refreshTTL, grace time.Duration
 
@@ -113,13 +113,7 @@ func New(ctx context.Context, db *pgxpool.Pool, cfg Config, opts *Options) (*Ser
 	s.hasher = NewHasher(params)
 	p := cfg.Auth.Password
 	s.policy = PasswordPolicy{MinLength: p.MinLength, MaxLength: p.MaxLength, MinScore: p.MinScore}
-	s.roles = Roles{}
-	for _, r := range cfg.Roles {
-		s.roles[r.Name] = r.Permissions
-		if r.Default {
-			s.defaultRoles = append(s.defaultRoles, r.Name)
-		}
-	}
+	s.roles = newRoleCache(db)
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
@@ -129,17 +123,29 @@ func New(ctx context.Context, db *pgxpool.Pool, cfg Config, opts *Options) (*Ser
 	}
 	s.outbox = newOutbox(mailer, s.log)
 	s.revoked = newRevocations(db, s.now, s.log)
+	s.listen = &listener{db: db, log: s.log, ready: make(chan struct{}),
+		handlers: map[string]func(context.Context, string) error{
+			chanRevocations: func(ctx context.Context, _ string) error { return s.revoked.load(ctx) },
+			chanRoles:       s.roles.notified,
+		},
+		reload: func(ctx context.Context) error {
+			if err := s.revoked.load(ctx); err != nil {
+				return err
+			}
+			return s.roles.reload(ctx)
+		},
+	}
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.revoked.run(runCtx) }()
+	go func() { defer s.wg.Done(); s.listen.run(runCtx) }()
 	go func() { defer s.wg.Done(); s.outbox.run(runCtx) }()
 	select {
-	case <-s.revoked.loaded:
+	case <-s.listen.ready:
 	case <-ctx.Done():
 		s.Close()
 		return nil, ctx.Err()
 	case <-time.After(30 * time.Second):
 		s.Close()
-		return nil, errors.New("auth: could not load the revocation list from the database within 30s")
+		return nil, errors.New("auth: could not load revocations and roles from the database within 30s")
 	}
 	return s, nil
 }
@@ -181,9 +187,12 @@ func (s *Service) unsealToken(sealed []byte) (string, error) {
 	return string(plain), err
 }
 
-// HasPermission reports whether p's roles grant perm.
+// HasPermission reports whether p's roles grant perm; "*" grants all.
 func (s *Service) HasPermission(p *Principal, perm string) bool {
-	return s.roles.HasPermission(p, perm)
+	if p == nil {
+		return false
+	}
+	return slices.Contains(p.Permissions, "*") || slices.Contains(p.Permissions, perm)
 }
 
 // batch is a dbtx that queues statements instead of running them; send

@@ -93,10 +93,10 @@ func (s *Service) CreateUser(ctx context.Context, o CreateUserOpts) (*User, erro
 	}
 	roles := o.Roles
 	if roles == nil {
-		roles = s.defaultRoles
+		roles = s.roles.defaults()
 	}
 	for _, r := range roles {
-		if _, ok := s.roles[r]; !ok {
+		if !s.roles.exists(r) {
 			return nil, &FieldError{Field: "roles", Message: fmt.Sprintf("unknown role %q", r)}
 		}
 	}

@@ -50,12 +50,21 @@ type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
+// Extension plans steps for what a component keeps in its own tables
+// from the configuration (auth syncs the roles of abe.yaml). Its steps run
+// after the collection steps, in the same transaction.
+type Extension interface {
+	Plan(ctx context.Context, db DB, cfg *Config) ([]Step, error)
+}
+
 // Migrator plans and applies the changes that bring a database to a
 // configuration.
 type Migrator struct {
 	Config *Config
 	// System lists every system migration, in the order they must run.
 	System []Migration
+	// Extensions add the steps of components.
+	Extensions []Extension
 	// Version of abe, recorded with each applied plan.
 	Version string
 }
@@ -66,7 +75,22 @@ func (m *Migrator) Plan(ctx context.Context, db DB) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Diff(Desired(m.Config), live, m.System)
+	return m.plan(ctx, db, live)
+}
+
+func (m *Migrator) plan(ctx context.Context, db DB, live *Catalog) (*Plan, error) {
+	plan, err := Diff(Desired(m.Config), live, m.System)
+	if err != nil {
+		return nil, err
+	}
+	for _, ext := range m.Extensions {
+		steps, err := ext.Plan(ctx, db, m.Config)
+		if err != nil {
+			return nil, err
+		}
+		plan.Steps = append(plan.Steps, steps...)
+	}
+	return plan, nil
 }
 
 // ApplyOpts are options for Apply.
@@ -224,7 +248,7 @@ func (m *Migrator) Status(ctx context.Context, db DB, limit int) (*Status, error
 		return nil, err
 	}
 	st := &Status{}
-	if st.Pending, err = Diff(Desired(m.Config), live, m.System); err != nil {
+	if st.Pending, err = m.plan(ctx, db, live); err != nil {
 		return nil, err
 	}
 	for _, mig := range m.System {

@@ -85,7 +85,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestHelpHasExamples(t *testing.T) {
-	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}, {"users"}, {"users", "create"}, {"users", "unlock"}} {
+	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}, {"users"}, {"users", "create"}, {"users", "unlock"}, {"users", "roles"}, {"users", "roles", "add"}, {"users", "roles", "remove"}, {"roles", "list"}} {
 		out, _, err := run(t, nil, append(args, "--help")...)
 		if err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, "abe "+strings.Join(args, " ")) {
 			t.Errorf("abe %s --help has no example:\n%s", strings.Join(args, " "), out)
@@ -473,6 +473,21 @@ func TestUsersCreateAndUnlock(t *testing.T) {
 		if _, _, err := run(t, env, append([]string{"users", "create", "--config", cfg}, tc.args...)...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
 		}
+	}
+	if _, _, err := run(t, env, "users", "create", "--config", cfg, "--email", "mod@example.test", "--password", "long enough pass phrase 9"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := run(t, env, "users", "roles", "add", "--config", cfg, "mod@example.test", "moderator"); err != nil || !strings.Contains(out, "Gave role moderator") {
+		t.Fatalf("roles add: %q %v", out, err)
+	}
+	if out, _, err := run(t, env, "roles", "list", "--config", cfg); err != nil || !strings.Contains(out, "moderator") || !strings.Contains(out, "built-in") {
+		t.Fatalf("roles list: %q %v", out, err)
+	}
+	if out, _, err := run(t, env, "users", "roles", "remove", "--config", cfg, "mod@example.test", "moderator"); err != nil || !strings.Contains(out, "Took role") {
+		t.Fatalf("roles remove: %q %v", out, err)
+	}
+	if _, _, err := run(t, env, "users", "roles", "add", "--config", cfg, "mod@example.test", "wizard"); err == nil {
+		t.Fatal("gave an unknown role")
 	}
 	if out, _, err := run(t, env, "users", "unlock", "--config", cfg, "admin@example.test"); err != nil || !strings.Contains(out, "Unlocked") {
 		t.Fatalf("unlock: %q %v", out, err)

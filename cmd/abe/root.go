@@ -34,6 +34,7 @@ production with 'abe migrate apply' then 'abe serve'.`,
 		newServeCmd(g),
 		newDevCmd(g),
 		newUsersCmd(g),
+		newRolesCmd(g),
 		newVersionCmd(),
 	)
 	return root

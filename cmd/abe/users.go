@@ -24,7 +24,76 @@ is empty, as for 'abe migrate'; it must be migrated.`,
 		Example: `  abe users create --email admin@example.com --password - --role admin
   abe users unlock someone@example.com`,
 	}
-	cmd.AddCommand(newUsersCreateCmd(g), newUsersUnlockCmd(g))
+	cmd.AddCommand(newUsersCreateCmd(g), newUsersUnlockCmd(g), newUsersRolesCmd(g))
+	return cmd
+}
+
+func newUsersRolesCmd(g *globalOpts) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "roles",
+		Short: "Give or take a role",
+		Long: `Give a user a role or take it away. The change applies at once, to tokens
+already issued, on every node.`,
+		Example: `  abe users roles add admin@example.com admin
+  abe users roles remove someone@example.com moderator`,
+	}
+	change := func(add bool) func(cmd *cobra.Command, args []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			return withAuth(cmd, g, func(s *auth.Service) error {
+				u, err := s.UserByEmail(cmd.Context(), args[0])
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				verb := "Gave"
+				if add {
+					err = s.AssignRoleCLI(cmd.Context(), u.ID, args[1])
+				} else {
+					verb = "Took"
+					err = s.RemoveRoleCLI(cmd.Context(), u.ID, args[1])
+				}
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s role %s %s %s.\n", verb, args[1], map[bool]string{true: "to", false: "from"}[add], u.Email)
+				return err
+			})
+		}
+	}
+	cmd.AddCommand(
+		&cobra.Command{Use: "add EMAIL ROLE", Short: "Give a user a role", Example: "  abe users roles add admin@example.com admin", Args: cobra.ExactArgs(2), RunE: change(true)},
+		&cobra.Command{Use: "remove EMAIL ROLE", Short: "Take a role from a user", Example: "  abe users roles remove someone@example.com moderator", Args: cobra.ExactArgs(2), RunE: change(false)},
+	)
+	return cmd
+}
+
+func newRolesCmd(g *globalOpts) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "roles",
+		Short: "List roles and their permissions",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "list",
+		Short:   "List roles and their permissions",
+		Long:    "List every role: those declared in abe.yaml (built-in) and those made through the API.",
+		Example: "  abe roles list",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAuth(cmd, g, func(s *auth.Service) error {
+				w := cmd.OutOrStdout()
+				for _, r := range s.Roles() {
+					flags := ""
+					if r.Builtin {
+						flags += " built-in"
+					}
+					if r.Default {
+						flags += " default"
+					}
+					fmt.Fprintf(w, "%-16s %s%s\n", r.Name, strings.Join(r.Permissions, ", "), flags)
+				}
+				return nil
+			})
+		},
+	})
 	return cmd
 }
 
