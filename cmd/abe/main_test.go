@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -494,5 +495,71 @@ func TestUsersCreateAndUnlock(t *testing.T) {
 	}
 	if _, _, err := run(t, env, "users", "unlock", "--config", cfg, "nobody@example.test"); err == nil {
 		t.Fatal("unlocking an unknown email succeeded")
+	}
+}
+
+// TestRoleChangeAcrossProcesses runs two abe serve processes on one
+// database: a role given through one is honoured by the other.
+func TestRoleChangeAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	cfg := "../../examples/todo/abe.yaml"
+	dbURL := pgtest.NewURL(t, nil)
+	env := []string{"DATABASE_URL=" + dbURL, "ABE_AUTH_SECRET=" + strings.Repeat("s", 40)}
+	if out, code := runBin(t, env, "migrate", "apply", "--config", cfg); code != 0 {
+		t.Fatal(out)
+	}
+	if out, code := runBin(t, env, "users", "create", "--config", cfg, "--email", "root@example.test", "--password", "long enough pass phrase 9", "--role", "admin"); code != 0 {
+		t.Fatal(out)
+	}
+	a := startBin(t, env, "serve", "--config", cfg)
+	b := startBin(t, env, "serve", "--config", cfg)
+	post := func(base, path, token string, body string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&m)
+		return res.StatusCode, m
+	}
+	code, root := post(a.url, "/api/auth/login", "", `{"email":"root@example.test","password":"long enough pass phrase 9"}`)
+	if code != 200 {
+		t.Fatalf("root login: %d %v", code, root)
+	}
+	code, bob := post(a.url, "/api/auth/register", "", `{"email":"bob@example.test","password":"another long pass phrase 8"}`)
+	if code != 201 {
+		t.Fatalf("register: %d %v", code, bob)
+	}
+	bobToken, bobID := bob["access_token"].(string), bob["user"].(map[string]any)["id"].(string)
+	events := func() int {
+		req, _ := http.NewRequest("GET", b.url+"/api/admin/security-events", nil)
+		req.Header.Set("Authorization", "Bearer "+bobToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if c := events(); c != 403 {
+		t.Fatalf("bob on node b before: %d", c)
+	}
+	if code, body := post(a.url, "/api/admin/users/"+bobID+"/roles", root["access_token"].(string), `{"role":"admin"}`); code != 204 {
+		t.Fatalf("assign on node a: %d %v", code, body)
+	}
+	// Node b hears of it through NOTIFY; the change is visible within
+	// milliseconds, so poll with a short interval and a generous limit.
+	deadline := time.Now().Add(10 * time.Second)
+	for events() != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("node b never honoured the new role")
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process: no event to await
 	}
 }
