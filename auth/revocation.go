@@ -112,4 +112,3 @@ func (r *revocations) load(ctx context.Context) error {
 	}
 	return nil
 }
-

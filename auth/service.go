@@ -45,17 +45,17 @@ type Options struct {
 // Service is abe's account system: registration, login with lockout,
 // access and refresh tokens, email flows, the audit trail.
 type Service struct {
-	db     *pgxpool.Pool
-	cfg    schema.Auth
-	dev    bool
-	limit  int64
-	now    func() time.Time
-	log    *slog.Logger
-	keys   *KeySet
-	parser *jwt.Parser
-	hasher *Hasher
-	policy PasswordPolicy
-	seal   cipher.AEAD
+	db      *pgxpool.Pool
+	cfg     schema.Auth
+	dev     bool
+	limit   int64
+	now     func() time.Time
+	log     *slog.Logger
+	keys    *KeySet
+	parser  *jwt.Parser
+	hasher  *Hasher
+	policy  PasswordPolicy
+	seal    cipher.AEAD
 	roles   *roleCache
 	revoked *revocations
 	outbox  *outbox
