@@ -45,6 +45,8 @@ type roleCache struct {
 	roles map[string]Role
 	users map[string]*list.Element // user id -> element of lru
 	lru   *list.List               // of userRoles, most recent first
+	// gen counts invalidations, so a read that raced one is not cached.
+	gen uint64
 
 	// changed signals each applied notification, for tests.
 	changed chan struct{}
@@ -80,20 +82,28 @@ func (c *roleCache) reload(ctx context.Context) error {
 	}
 	c.users = map[string]*list.Element{}
 	c.lru.Init()
+	c.gen++
 	c.mu.Unlock()
 	return nil
+}
+
+// forget drops a user's cached roles. The node that made a change calls
+// it at once; the notification does it for the others.
+func (c *roleCache) forget(userID string) {
+	c.mu.Lock()
+	if el := c.users[userID]; el != nil {
+		c.lru.Remove(el)
+		delete(c.users, userID)
+	}
+	c.gen++
+	c.mu.Unlock()
 }
 
 // notified applies a notification: "role" (any role changed) or
 // "user:<id>" (that user's roles changed).
 func (c *roleCache) notified(ctx context.Context, payload string) error {
 	if id, ok := strings.CutPrefix(payload, "user:"); ok {
-		c.mu.Lock()
-		if el := c.users[id]; el != nil {
-			c.lru.Remove(el)
-			delete(c.users, id)
-		}
-		c.mu.Unlock()
+		c.forget(id)
 	} else if err := c.reload(ctx); err != nil {
 		return err
 	}
@@ -113,6 +123,7 @@ func (c *roleCache) of(ctx context.Context, userID string) ([]string, error) {
 		c.mu.Unlock()
 		return roles, nil
 	}
+	gen := c.gen
 	c.mu.Unlock()
 	rows, err := c.db.Query(ctx, `SELECT role FROM abe.user_roles WHERE user_id = $1 ORDER BY role`, userID)
 	if err != nil {
@@ -126,7 +137,7 @@ func (c *roleCache) of(ctx context.Context, userID string) ([]string, error) {
 		roles = []string{}
 	}
 	c.mu.Lock()
-	if el := c.users[userID]; el == nil {
+	if el := c.users[userID]; el == nil && c.gen == gen {
 		c.users[userID] = c.lru.PushFront(&userRoles{id: userID, roles: roles})
 		for c.lru.Len() > maxCachedUsers {
 			last := c.lru.Back()
@@ -331,6 +342,7 @@ func (s *Service) AssignRole(ctx context.Context, userID, role string, c client,
 	if _, err := s.UserByID(ctx, userID); err != nil {
 		return err
 	}
+	defer s.roles.forget(userID)
 	return inTxPool(ctx, s, func(db dbtx) error {
 		tag, err := db.Exec(ctx, `INSERT INTO abe.user_roles (user_id, role, granted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, userID, role, s.now())
 		if err != nil {
@@ -348,6 +360,7 @@ func (s *Service) RemoveRole(ctx context.Context, userID, role string, c client,
 	if _, err := s.UserByID(ctx, userID); err != nil {
 		return err
 	}
+	defer s.roles.forget(userID)
 	return inTxPool(ctx, s, func(db dbtx) error {
 		tag, err := db.Exec(ctx, `DELETE FROM abe.user_roles WHERE user_id = $1 AND role = $2`, userID, role)
 		if err != nil {
