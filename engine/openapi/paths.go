@@ -1,0 +1,230 @@
+package openapi
+
+// maxBatch is the most operations one batch may hold, as the server
+// enforces.
+const maxBatch = 100
+
+// batch adds POST /api/batch and its schemas, which name the collections.
+func (g *generator) batch(paths *object) error {
+	collections := make([]any, len(g.cfg.Collections))
+	for i, c := range g.cfg.Collections {
+		collections[i] = c.Name
+	}
+	if err := g.addSchema("BatchOp", "the built-in schema BatchOp", closed(obj(
+		"collection", obj("type", "string", "enum", collections),
+		"action", obj("enum", []any{"create", "update", "replace", "delete"}),
+		"id", obj("type", "string", "format", "uuid", "description", "The record; for create, optional."),
+		"version", obj("type", "integer", "description", "Makes the operation conditional on this version, as If-Match does."),
+		"data", obj("type", "object", "description", "The body of a create, replace or update: the collection's Create or Update schema."),
+		"ops", obj("type", "array", "items", ref("Op"), "description", "Operations, for an update instead of data."),
+	), "collection", "action")); err != nil {
+		return err
+	}
+	if err := g.addSchema("BatchRequest", "the built-in schema BatchRequest", closed(obj(
+		"ops", obj("type", "array", "items", ref("BatchOp"), "maxItems", maxBatch),
+	), "ops")); err != nil {
+		return err
+	}
+	if err := g.addSchema("BatchAnswer", "the built-in schema BatchAnswer", open(obj(
+		"results", arrayOf(open(obj(
+			"status", obj("type", "integer", "description", "The status the operation would have had alone."),
+			"record", obj("type", "object", "description", "The record written; left out for deletes."),
+		), "status")),
+	), "results")); err != nil {
+		return err
+	}
+
+	failed := problemResponse("The batch failed and nothing was written; index names the operation that failed.",
+		obj("allOf", []any{problem(), obj("required", []any{"index"})}))
+	paths.set("/api/batch", obj("post", operation("batch", "batch", "Run several writes in one transaction").
+		set("description", "All of the operations happen, or none: each is checked by its collection's rules, in order.").
+		set("requestBody", jsonBody(ref("BatchRequest"))).
+		set("responses", responses(obj(
+			"200", jsonResponse("Every operation succeeded, results in order.", ref("BatchAnswer")),
+			"400", failed,
+			"401", responseRef("Unauthorized"),
+			"403", failed,
+			"404", failed,
+			"409", failed,
+		), 413, 415).set("422", failed).set("429", responseRef("TooManyRequests")))))
+	return nil
+}
+
+// tokenAnswer is a successful login, registration or refresh.
+func tokenAnswer(description string) *object {
+	return obj(
+		"description", description+" The refresh token is also set as the abe_refresh cookie (HttpOnly, Path=/api/auth).",
+		"headers", obj("Set-Cookie", obj("schema", str())),
+		"content", obj("application/json", obj("schema", ref("TokenAnswer"))),
+	)
+}
+
+// refreshCookie is the cookie browsers send instead of a refresh_token.
+func refreshCookie() *object {
+	return obj("name", "abe_refresh", "in", "cookie",
+		"description", "The refresh token, for browsers; used when the body has none.",
+		"schema", str())
+}
+
+// optionalBody is a JSON body that may be left out.
+func optionalBody(s any) *object {
+	return obj("required", false, "content", obj("application/json", obj("schema", s)))
+}
+
+// tokenQuery is the token of a link in an email.
+func tokenQuery() *object {
+	return obj("name", "token", "in", "query", "required", true, "description", "The token of the emailed link.", "schema", str())
+}
+
+// authPaths adds the account endpoints under /api/auth.
+func authPaths(paths *object) {
+	paths.set("/api/auth/register", obj("post", operation("register", "auth", "Create an account").
+		set("security", public()).
+		set("requestBody", jsonBody(ref("RegisterRequest"))).
+		set("responses", responses(obj(
+			"201", tokenAnswer("The account, logged in."),
+			"202", jsonResponse("With auth.require_email_verification: a link was mailed to complete the registration (the same answer when the email is taken).", ref("StatusAnswer")),
+		), 400, 409, 413, 415, 422, 429))))
+	paths.set("/api/auth/login", obj("post", operation("login", "auth", "Log in with email and password").
+		set("security", public()).
+		set("requestBody", jsonBody(ref("LoginRequest"))).
+		set("responses", responses(obj("200", tokenAnswer("Logged in.")), 400, 401, 403, 413, 415, 422, 429))))
+	paths.set("/api/auth/refresh", obj("post", operation("refresh", "auth", "Trade a refresh token for new tokens").
+		set("description", "The refresh token is rotated on every use; presenting a used one after a short grace period revokes the whole session.").
+		set("security", public()).
+		set("parameters", []any{refreshCookie()}).
+		set("requestBody", optionalBody(ref("RefreshTokenRequest"))).
+		set("responses", responses(obj("200", tokenAnswer("New tokens.")), 400, 401, 413, 415, 429))))
+	paths.set("/api/auth/logout", obj("post", operation("logout", "auth", "End this session").
+		set("security", optionalBearer()).
+		set("parameters", []any{refreshCookie()}).
+		set("requestBody", optionalBody(ref("RefreshTokenRequest"))).
+		set("responses", responses(obj("204", emptyResponse("Logged out; the refresh token and the access token are revoked.")), 400, 401, 413, 415, 429))))
+	paths.set("/api/auth/logout-all", obj("post", operation("logoutAll", "auth", "End every session of the account").
+		set("responses", responses(obj("204", emptyResponse("Every session ended.")), 401, 429))))
+	paths.set("/api/auth/me", obj("get", operation("me", "auth", "The caller's account").
+		set("responses", responses(obj("200", jsonResponse("The account.", ref("User"))), 401, 429))))
+	paths.set("/api/auth/password", obj("post", operation("changePassword", "auth", "Change the password").
+		set("requestBody", jsonBody(ref("ChangePasswordRequest"))).
+		set("responses", responses(obj("204", emptyResponse("Changed; other sessions ended.")), 400, 401, 413, 415, 422, 429))))
+	paths.set("/api/auth/password/forgot", obj("post", operation("forgotPassword", "auth", "Mail a password reset link").
+		set("security", public()).
+		set("requestBody", jsonBody(ref("ForgotPasswordRequest"))).
+		set("responses", responses(obj("202", jsonResponse("The same answer whether or not the email has an account.", ref("StatusAnswer"))), 400, 413, 415, 422, 429))))
+	paths.set("/api/auth/password/reset", obj(
+		"get", operation("resetPasswordPage", "auth", "The page with the new-password form").
+			set("security", public()).
+			set("parameters", []any{tokenQuery()}).
+			set("responses", obj("200", htmlResponse("The form."))),
+		"post", operation("resetPassword", "auth", "Set a new password with a reset token").
+			set("security", public()).
+			set("requestBody", obj("required", true, "content", obj(
+				"application/json", obj("schema", ref("ResetPasswordRequest")),
+				"application/x-www-form-urlencoded", obj("schema", ref("ResetPasswordRequest")),
+			))).
+			set("responses", responses(obj(
+				"200", htmlResponse("The form of the reset page was sent: a page saying how it went."),
+				"204", emptyResponse("Changed; every session ended."),
+			), 400, 413, 415, 422, 429)),
+	))
+	paths.set("/api/auth/verify-email", obj(
+		"get", operation("verifyEmailPage", "auth", "Verify an email from the emailed link").
+			set("security", public()).
+			set("parameters", []any{tokenQuery()}).
+			set("responses", obj("200", htmlResponse("A page saying whether the email is verified."))),
+		"post", operation("verifyEmail", "auth", "Verify an email with its token").
+			set("security", public()).
+			set("requestBody", jsonBody(ref("VerifyEmailRequest"))).
+			set("responses", responses(obj("200", jsonResponse("The verified account.", ref("User"))), 400, 413, 415, 422, 429)),
+	))
+	paths.set("/api/auth/verify-email/send", obj("post", operation("sendVerificationEmail", "auth", "Mail a new verification link").
+		set("responses", responses(obj("202", jsonResponse("A new link is on its way.", ref("StatusAnswer"))), 401, 429))))
+	paths.set("/api/auth/jwks.json", obj("get", operation("jwks", "auth", "The public keys that verify access tokens").
+		set("security", public()).
+		set("responses", obj("200", jsonResponse("The keys; none when tokens are signed with HS256.", ref("JWKS"))))))
+}
+
+// adminPaths adds the administration endpoints under /api/admin.
+func adminPaths(paths *object) {
+	needs := func(perm string) string { return "Needs the " + perm + " permission." }
+	paths.set("/api/admin/users", obj("get", operation("listUsers", "admin", "List accounts").
+		set("description", needs("users:manage")).
+		set("parameters", []any{
+			queryParam("email", "Only the account with this email.", str()),
+			paramRef("Limit"),
+			queryParam("cursor", "The next_cursor of the previous page.", uuid()),
+		}).
+		set("responses", responses(obj("200", jsonResponse("A page of accounts.", ref("UserPage"))), 400, 401, 403, 429))))
+	paths.set("/api/admin/users/{id}/unlock", obj(
+		"parameters", []any{paramRef("UserId")},
+		"post", operation("unlockUser", "admin", "Lift a lockout after failed logins").
+			set("description", needs("users:manage")).
+			set("responses", responses(obj("204", emptyResponse("Unlocked.")), 401, 403, 404, 429)),
+	))
+	paths.set("/api/admin/users/{id}/roles", obj(
+		"parameters", []any{paramRef("UserId")},
+		"get", operation("listUserRoles", "admin", "The roles of an account").
+			set("description", needs("users:manage")).
+			set("responses", responses(obj("200", jsonResponse("The roles.", ref("UserRoles"))), 401, 403, 404, 429)),
+		"post", operation("assignUserRole", "admin", "Give an account a role").
+			set("description", needs("users:manage")).
+			set("requestBody", jsonBody(ref("AssignRoleRequest"))).
+			set("responses", responses(obj("204", emptyResponse("Assigned.")), 400, 401, 403, 404, 413, 415, 422, 429)),
+	))
+	paths.set("/api/admin/users/{id}/roles/{role}", obj(
+		"parameters", []any{paramRef("UserId"), pathParam("role", "The role's name.", str())},
+		"delete", operation("removeUserRole", "admin", "Take a role from an account").
+			set("description", needs("users:manage")).
+			set("responses", responses(obj("204", emptyResponse("Removed.")), 401, 403, 404, 429)),
+	))
+	paths.set("/api/admin/roles", obj(
+		"get", operation("listRoles", "admin", "List roles").
+			set("description", needs("roles:manage")).
+			set("responses", responses(obj("200", jsonResponse("Every role.", ref("RoleList"))), 401, 403, 429)),
+		"post", operation("createRole", "admin", "Create a role").
+			set("description", needs("roles:manage")).
+			set("requestBody", jsonBody(ref("NewRole"))).
+			set("responses", responses(obj("201", obj(
+				"description", "The new role.",
+				"headers", obj("Location", headerRef("Location")),
+				"content", obj("application/json", obj("schema", ref("Role"))),
+			)), 400, 401, 403, 409, 413, 415, 422, 429)),
+	))
+	paths.set("/api/admin/roles/{name}", obj(
+		"parameters", []any{pathParam("name", "The role's name.", str())},
+		"get", operation("getRole", "admin", "Read a role").
+			set("description", needs("roles:manage")).
+			set("responses", responses(obj("200", jsonResponse("The role.", ref("Role"))), 401, 403, 404, 429)),
+		"patch", operation("updateRole", "admin", "Change a role").
+			set("description", needs("roles:manage")).
+			set("requestBody", jsonBody(ref("RolePatch"))).
+			set("responses", responses(obj("200", jsonResponse("The role as changed.", ref("Role"))), 400, 401, 403, 404, 413, 415, 422, 429)),
+		"delete", operation("deleteRole", "admin", "Delete a role").
+			set("description", needs("roles:manage")+" Roles declared in abe.yaml cannot be deleted (409).").
+			set("responses", responses(obj("204", emptyResponse("Deleted.")), 401, 403, 404, 409, 429)),
+	))
+	paths.set("/api/admin/security-events", obj("get", operation("listSecurityEvents", "admin", "The audit trail, newest first").
+		set("description", needs("security:read")).
+		set("parameters", []any{
+			queryParam("user_id", "Only events of this account.", uuid()),
+			queryParam("type", "Only events of this type, like login_failed.", str()),
+			queryParam("since", "Only events at or after this time.", dateTime()),
+			queryParam("until", "Only events before this time.", dateTime()),
+			paramRef("Limit"),
+			paramRef("Cursor"),
+		}).
+		set("responses", responses(obj("200", jsonResponse("A page of events.", ref("SecurityEventPage"))), 400, 401, 403, 429))))
+}
+
+// healthPaths adds the probes, which need no token.
+func healthPaths(paths *object) {
+	paths.set("/healthz", obj("get", operation("healthz", "health", "Liveness: the process answers").
+		set("security", public()).
+		set("responses", obj("200", jsonResponse("Alive.", ref("Health"))))))
+	paths.set("/readyz", obj("get", operation("readyz", "health", "Readiness: the dependencies answer").
+		set("security", public()).
+		set("responses", obj(
+			"200", jsonResponse("Ready.", ref("Readiness")),
+			"503", jsonResponse("A dependency is down; checks says which.", ref("Readiness")),
+		))))
+}
