@@ -121,7 +121,11 @@ func Compile(cfg *schema.Config, opts *Options) (*Engine, error) {
 			col.ops[op] = prg
 		}
 		for _, f := range c.Fields {
-			for kind, r := range map[string]*schema.Rule{"read": f.Rules.Read, "update": f.Rules.Update} {
+			for _, fr := range []struct {
+				kind string
+				r    *schema.Rule
+			}{{"read", f.Rules.Read}, {"update", f.Rules.Update}} {
+				kind, r := fr.kind, fr.r
 				if r == nil {
 					continue
 				}
