@@ -19,6 +19,7 @@ type Config struct {
 	Database Database
 	Auth     Auth
 	Mail     Mail
+	Realtime Realtime
 	// Roles in the order the file declares them.
 	Roles []*Role
 	// Collections in the order the file declares them.
@@ -150,6 +151,12 @@ type Password struct {
 type Links struct {
 	VerifyEmail   string `yaml:"verify_email"`
 	ResetPassword string `yaml:"reset_password"`
+}
+
+// Realtime configures realtime and the change log.
+type Realtime struct {
+	// ChangesRetention is how long the change log keeps changes.
+	ChangesRetention Duration `yaml:"changes_retention"`
 }
 
 // Mail configures outgoing email.
@@ -341,6 +348,8 @@ func (c *Config) withDefaults() {
 	a.Password.MaxLength = cmp.Or(a.Password.MaxLength, 128)
 	a.Links.VerifyEmail = cmp.Or(a.Links.VerifyEmail, s.PublicURL+"/api/auth/verify-email?token={token}")
 	a.Links.ResetPassword = cmp.Or(a.Links.ResetPassword, s.PublicURL+"/api/auth/password/reset?token={token}")
+
+	orDuration(&c.Realtime.ChangesRetention, 7*24*time.Hour)
 
 	c.Mail.From = cmp.Or(c.Mail.From, "abe <no-reply@localhost>")
 	if len(c.Mail.Providers) == 0 {

@@ -174,6 +174,9 @@ func decode(doc *document) (*Config, Diagnostics) {
 	if _, n := lookup(doc.root, []string{"mail"}); n != nil {
 		into([]string{"mail"}, n, &cfg.Mail)
 	}
+	if _, n := lookup(doc.root, []string{"realtime"}); n != nil {
+		into([]string{"realtime"}, n, &cfg.Realtime)
+	}
 	if _, roles := lookup(doc.root, []string{"roles"}); roles != nil {
 		for _, e := range entries(resolve(roles)) {
 			k, v := e[0], e[1]

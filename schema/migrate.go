@@ -65,6 +65,8 @@ type Migrator struct {
 	System []Migration
 	// Extensions add the steps of components.
 	Extensions []Extension
+	// TableTriggers are put on every collection table.
+	TableTriggers []TableTrigger
 	// Version of abe, recorded with each applied plan.
 	Version string
 }
@@ -79,7 +81,7 @@ func (m *Migrator) Plan(ctx context.Context, db DB) (*Plan, error) {
 }
 
 func (m *Migrator) plan(ctx context.Context, db DB, live *Catalog) (*Plan, error) {
-	plan, err := Diff(Desired(m.Config), live, m.System)
+	plan, err := Diff(DesiredWith(m.Config, m.TableTriggers), live, m.System)
 	if err != nil {
 		return nil, err
 	}

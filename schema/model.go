@@ -91,6 +91,33 @@ func hashOf(sql string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// TableTrigger is a trigger a component puts on every collection table,
+// such as the change log's.
+type TableTrigger struct {
+	// Suffix names it: <table>_<suffix>.
+	Suffix string
+	// When is the timing and events, e.g. "AFTER INSERT OR UPDATE OR DELETE".
+	When string
+	// Function is called FOR EACH ROW with the collection name as argument.
+	Function string
+}
+
+// DesiredWith is Desired plus the triggers components put on every
+// collection table.
+func DesiredWith(cfg *Config, triggers []TableTrigger) *Catalog {
+	cat := Desired(cfg)
+	for _, col := range cfg.Collections {
+		qt := qualify(cfg.Database.Schema, col.Name)
+		for _, tt := range triggers {
+			name := objectName(col.Name, tt.Suffix)
+			sql := fmt.Sprintf("CREATE TRIGGER %s %s ON %s FOR EACH ROW EXECUTE FUNCTION %s(%s)", ident(name), tt.When, qt, tt.Function, QuoteLiteral(col.Name))
+			tr := &Trigger{Name: name, Table: qt, SQL: sql, Hash: hashOf(sql)}
+			cat.Triggers[triggerKey(tr)] = tr
+		}
+	}
+	return cat
+}
+
 // Desired is the catalog that cfg asks for.
 func Desired(cfg *Config) *Catalog {
 	cat := &Catalog{Schema: cfg.Database.Schema, Tables: map[string]*Table{}, Triggers: map[string]*Trigger{}, Applied: map[string]AppliedMigration{}}
@@ -121,6 +148,12 @@ func desiredTable(cfg *Config, col *Collection, cat *Catalog) *Table {
 	indexedFirst := map[string]bool{}
 	for _, idx := range col.Indexes {
 		indexedFirst[idx.Fields[0]] = true
+	}
+	// Lists are sorted by -created_at unless asked otherwise; without an
+	// index every default list of a large table would sort it whole.
+	if !indexedFirst["created_at"] {
+		name := objectName(col.Name, "created_at", "idx")
+		addIndex(name, "", fmt.Sprintf("CREATE INDEX %s ON %s (created_at)", ident(name), qt))
 	}
 
 	for _, f := range col.Fields {

@@ -13,6 +13,11 @@ type Problem struct {
 	Detail    string       `json:"detail,omitempty"`
 	Errors    []FieldError `json:"errors,omitempty"`
 	RequestID string       `json:"request_id,omitempty"`
+	// Index names the failing item of a batch.
+	Index *int `json:"index,omitempty"`
+	// Current is the resource as it is now, for a conflict the client
+	// may merge.
+	Current any `json:"current,omitempty"`
 }
 
 // FieldError is one invalid field of a request.
