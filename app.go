@@ -20,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,6 +29,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abe-stack/abe/auth"
+	"github.com/abe-stack/abe/engine"
+	"github.com/abe-stack/abe/engine/openapi"
 	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/internal/mail"
 	"github.com/abe-stack/abe/internal/pg"
@@ -69,20 +72,27 @@ type App struct {
 	pool    *pgxpool.Pool
 	auth    *auth.Service
 	rules   *rules.Engine
+	engine  *engine.Engine
 	redis   *redis.Client
 	handler http.Handler
+	openapi []byte
+	// stop ends the background work (the change log prune).
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // Migrations lists the system migrations of every component, in the order
 // they run.
 func Migrations() []schema.Migration {
-	return append(schema.CoreMigrations(), auth.Migrations()...)
+	m := append(schema.CoreMigrations(), auth.Migrations()...)
+	return append(m, engine.Migrations()...)
 }
 
 // NewMigrator returns the migrator for cfg with every component's system
 // migrations.
 func NewMigrator(cfg *schema.Config, version string) *schema.Migrator {
-	return &schema.Migrator{Config: cfg, System: Migrations(), Extensions: []schema.Extension{auth.RoleSync{}}, Version: version}
+	return &schema.Migrator{Config: cfg, System: Migrations(), Extensions: []schema.Extension{auth.RoleSync{}},
+		TableTriggers: engine.TableTriggers(), Version: version}
 }
 
 // DriftError refuses to serve a database whose schema differs from the
@@ -132,6 +142,11 @@ func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	a.openapi, err = openapi.Generate(cfg, openapi.Options{Version: cmp.Or(a.opts.Version, "dev")})
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("describe the API: %w", err)
+	}
 	a.handler = a.routes()
 	return a, nil
 }
@@ -159,6 +174,14 @@ func (a *App) services(ctx context.Context) error {
 		return fmt.Errorf("start auth: %w", err)
 	}
 	a.auth = svc
+	a.engine, err = engine.New(a.pool, engine.Config{Schema: a.cfg, Rules: a.rules, BodyLimit: int64(a.cfg.Server.BodyLimit),
+		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev}, &engine.Options{Logger: a.log, Now: a.opts.Now})
+	if err != nil {
+		return fmt.Errorf("start the records engine: %w", err)
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	a.wg.Go(func() { a.engine.RunPruner(bg, time.Hour) })
 	if rl := a.cfg.Server.RateLimit; rl.Store == "redis" && !rl.Disabled {
 		opt, err := redis.ParseURL(rl.RedisURL)
 		if err != nil {
@@ -239,12 +262,20 @@ func (a *App) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/schema+json")
 		_, _ = w.Write(schema.ConfigJSONSchema) //nolint:errcheck // the client went away
 	})
+	r.Get("/api/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(a.openapi) //nolint:errcheck // the client went away
+	})
 	a.auth.Routes(r)
+	a.engine.Routes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}
 	return r
 }
+
+// Engine is the records engine.
+func (a *App) Engine() *engine.Engine { return a.engine }
 
 // Rules is the compiled rule engine.
 func (a *App) Rules() *rules.Engine { return a.rules }
@@ -260,6 +291,10 @@ func (a *App) Pool() *pgxpool.Pool { return a.pool }
 
 // Close stops the services and releases the database pool.
 func (a *App) Close() {
+	if a.stop != nil {
+		a.stop()
+		a.wg.Wait()
+	}
 	if a.auth != nil {
 		a.auth.Close()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/abe-stack/abe"
+	"github.com/abe-stack/abe/engine"
 	"github.com/abe-stack/abe/internal/pg/pgtest"
 	"github.com/abe-stack/abe/internal/redistest"
 	"github.com/abe-stack/abe/schema"
@@ -48,7 +49,7 @@ func migratedURL(t *testing.T, cfg *schema.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key += "/" + plan.Checksum()
+	key += "/" + plan.Checksum() + fmt.Sprint(engine.TableTriggers())
 	for _, r := range cfg.Roles {
 		key += fmt.Sprintf("/%s%v%v", r.Name, r.Permissions, r.Default)
 	}

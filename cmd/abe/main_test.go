@@ -563,3 +563,28 @@ func TestRoleChangeAcrossProcesses(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling another process: no event to await
 	}
 }
+
+func TestOpenAPIAndTypes(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join("..", "..", "config.example.yaml")
+	env := []string{"ABE_AUTH_SECRET=" + strings.Repeat("s", 40)}
+	out, code := runBin(t, env, "openapi", "--config", cfg, "--server-url", "https://api.example.test")
+	var doc struct {
+		OpenAPI string                     `json:"openapi"`
+		Servers []struct{ URL string }     `json:"servers"`
+		Paths   map[string]json.RawMessage `json:"paths"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || doc.OpenAPI != "3.1.0" || doc.Servers[0].URL != "https://api.example.test" || doc.Paths["/api/collections/todos/records/{id}"] == nil {
+		t.Fatalf("openapi: exit %d\n%.500s", code, out)
+	}
+	file := filepath.Join(t.TempDir(), "types.ts")
+	if out, code := runBin(t, env, "gen", "types", "--lang", "ts", "-o", file, "--config", cfg); code != 0 {
+		t.Fatalf("gen types: exit %d\n%s", code, out)
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), "export interface TodosRecord") {
+		t.Fatalf("types: %v\n%.300s", err, b)
+	}
+	if out, code := runBin(t, env, "gen", "types", "--lang", "cobol", "--config", cfg); code == 0 || !strings.Contains(out, "--lang ts") {
+		t.Fatalf("unknown language: exit %d\n%s", code, out)
+	}
+}

@@ -35,6 +35,8 @@ production with 'abe migrate apply' then 'abe serve'.`,
 		newDevCmd(g),
 		newUsersCmd(g),
 		newRolesCmd(g),
+		newOpenAPICmd(g),
+		newGenCmd(g),
 		newVersionCmd(),
 	)
 	return root

@@ -1,0 +1,289 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/abe-stack/abe/schema"
+)
+
+// Record is a record as Go values: string (text, uuid), int64, float64,
+// bool, time.Time, []string (lists), and for json fields what
+// encoding/json decodes; nil is null. Rules see the same values.
+type Record map[string]any
+
+// ID is the record's id.
+func (r Record) ID() string { s, _ := r["id"].(string); return s }
+
+// Version is the record's version.
+func (r Record) Version() int64 { v, _ := r["version"].(int64); return v }
+
+// coll is what the engine knows of a collection.
+type coll struct {
+	cfg   *schema.Collection
+	name  string
+	table string // qualified, quoted
+	// columns are the columns in output order: id, version, created_at,
+	// updated_at, then the fields.
+	columns []column
+	byName  map[string]*column
+	// selectList reads every column as Record values (uuids as text).
+	selectList string
+	create     *validator
+	update     *validator
+}
+
+type column struct {
+	name  string
+	field *schema.Field // nil for system columns
+	// kind is the Go shape of the value: "uuid", "text", "int", "float",
+	// "bool", "time", "json", "list" (text or uuid arrays).
+	kind     string
+	pgType   string
+	nullable bool
+}
+
+func newColl(cfg *schema.Config, c *schema.Collection) *coll {
+	co := &coll{cfg: c, name: c.Name, table: schema.TableName(cfg.Database.Schema, c.Name), byName: map[string]*column{}}
+	co.columns = []column{
+		{name: "id", kind: "uuid", pgType: "uuid"},
+		{name: "version", kind: "int", pgType: "bigint"},
+		{name: "created_at", kind: "time", pgType: "timestamptz"},
+		{name: "updated_at", kind: "time", pgType: "timestamptz"},
+	}
+	for _, f := range c.Fields {
+		col := column{name: f.Name, field: f, pgType: schema.ColumnType(f), nullable: !f.Required && !f.Many}
+		switch {
+		case f.Many:
+			col.kind = "list"
+		case f.Type == schema.Relation:
+			col.kind = "uuid"
+		case f.Type == schema.Integer:
+			col.kind = "int"
+		case f.Type == schema.Number:
+			col.kind = "float"
+		case f.Type == schema.Bool:
+			col.kind = "bool"
+		case f.Type == schema.Timestamp:
+			col.kind = "time"
+		case f.Type == schema.JSON:
+			col.kind = "json"
+		default:
+			col.kind = "text"
+		}
+		co.columns = append(co.columns, col)
+	}
+	var sel []string
+	for i := range co.columns {
+		col := &co.columns[i]
+		co.byName[col.name] = col
+		sel = append(sel, col.selectExpr("t"))
+	}
+	co.selectList = strings.Join(sel, ", ")
+	return co
+}
+
+// selectExpr reads a column as its Record value: uuids as text, so rules
+// and JSON see the canonical string.
+func (c *column) selectExpr(alias string) string {
+	ref := alias + "." + pgx.Identifier{c.name}.Sanitize()
+	switch c.pgType {
+	case "uuid":
+		return ref + "::text"
+	case "uuid[]":
+		return ref + "::text[]"
+	}
+	return ref
+}
+
+// scan reads one row selected with selectList.
+func (co *coll) scan(row pgx.Row) (Record, error) {
+	vals := make([]any, len(co.columns))
+	ptrs := make([]any, len(co.columns))
+	for i, c := range co.columns {
+		switch c.kind {
+		case "uuid", "text":
+			ptrs[i] = new(*string)
+		case "int":
+			ptrs[i] = new(*int64)
+		case "float":
+			ptrs[i] = new(*float64)
+		case "bool":
+			ptrs[i] = new(*bool)
+		case "time":
+			ptrs[i] = new(*time.Time)
+		case "list":
+			ptrs[i] = new([]string)
+		case "json":
+			ptrs[i] = new(any)
+		}
+	}
+	if err := row.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	rec := make(Record, len(co.columns))
+	for i, c := range co.columns {
+		switch p := ptrs[i].(type) {
+		case **string:
+			vals[i] = deref(*p)
+		case **int64:
+			vals[i] = deref(*p)
+		case **float64:
+			vals[i] = deref(*p)
+		case **bool:
+			vals[i] = deref(*p)
+		case **time.Time:
+			if *p != nil {
+				vals[i] = (*p).UTC()
+			}
+		case *[]string:
+			if *p == nil {
+				vals[i] = []string{}
+			} else {
+				vals[i] = *p
+			}
+		case *any:
+			vals[i] = *p
+		}
+		rec[c.name] = vals[i]
+	}
+	return rec, nil
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// view says what of a record a principal sees.
+type view struct {
+	hidden []string // field read rules deny these
+	fields []string // projection; nil is every field
+	expand map[string]any
+}
+
+// appendJSON writes rec as a JSON object in column order: system columns,
+// then the fields as declared.
+func (co *coll) appendJSON(buf *bytes.Buffer, rec Record, v *view) error {
+	buf.WriteByte('{')
+	first := true
+	for i := range co.columns {
+		c := &co.columns[i]
+		if v != nil {
+			if slices.Contains(v.hidden, c.name) {
+				continue
+			}
+			if v.fields != nil && c.name != "id" && c.name != "version" && !slices.Contains(v.fields, c.name) {
+				continue
+			}
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		buf.WriteByte('"')
+		buf.WriteString(c.name)
+		buf.WriteString(`":`)
+		if err := appendValue(buf, rec[c.name]); err != nil {
+			return fmt.Errorf("encode %s.%s: %w", co.name, c.name, err)
+		}
+	}
+	if v != nil && len(v.expand) > 0 {
+		buf.WriteString(`,"expand":`)
+		b, err := json.Marshal(v.expand)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+	}
+	buf.WriteByte('}')
+	return nil
+}
+
+func appendValue(buf *bytes.Buffer, v any) error {
+	switch x := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case string:
+		b, _ := json.Marshal(x) //nolint:errcheck // strings always marshal
+		buf.Write(b)
+	case int64:
+		buf.WriteString(strconv.FormatInt(x, 10))
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			buf.WriteString("null")
+			return nil
+		}
+		buf.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+	case bool:
+		buf.WriteString(strconv.FormatBool(x))
+	case time.Time:
+		buf.WriteByte('"')
+		buf.WriteString(x.UTC().Format(time.RFC3339Nano))
+		buf.WriteByte('"')
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+	}
+	return nil
+}
+
+// rawRecord is a record already encoded, for json.Marshal of answers.
+type rawRecord []byte
+
+func (r rawRecord) MarshalJSON() ([]byte, error) { return r, nil }
+
+// encode is appendJSON into a new buffer.
+func (co *coll) encode(rec Record, v *view) (rawRecord, error) {
+	var buf bytes.Buffer
+	if err := co.appendJSON(&buf, rec, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// jsonForm turns a Record into the values encoding/json would decode from
+// its JSON: what operations apply to.
+func (co *coll) jsonForm(rec Record) map[string]any {
+	out := make(map[string]any, len(rec))
+	for k, v := range rec {
+		switch x := v.(type) {
+		case int64:
+			out[k] = float64(x)
+		case time.Time:
+			out[k] = x.UTC().Format(time.RFC3339Nano)
+		case []string:
+			l := make([]any, len(x))
+			for i, s := range x {
+				l[i] = s
+			}
+			out[k] = l
+		default:
+			out[k] = x
+		}
+	}
+	return out
+}
+
+// equal compares two Record values.
+func equal(a, b any) bool {
+	if ta, ok := a.(time.Time); ok {
+		tb, ok := b.(time.Time)
+		return ok && ta.Equal(tb)
+	}
+	return reflect.DeepEqual(a, b)
+}

@@ -1,0 +1,526 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/abe-stack/abe/engine/ops"
+	"github.com/abe-stack/abe/internal/httpx"
+	"github.com/abe-stack/abe/rules"
+)
+
+// Routes mounts /api/collections and /api/batch.
+func (e *Engine) Routes(r chi.Router) {
+	r.Route("/api/collections/{collection}", func(r chi.Router) {
+		r.Get("/records", e.handleList)
+		r.Post("/records", e.handleCreate)
+		r.Get("/records/{id}", e.handleGet)
+		r.Patch("/records/{id}", e.handlePatch)
+		r.Put("/records/{id}", e.handlePut)
+		r.Delete("/records/{id}", e.handleDelete)
+		r.Get("/changes", e.handleChanges)
+	})
+	r.Post("/api/batch", e.handleBatch)
+}
+
+var errNotFound = errStatus(http.StatusNotFound, "no such record")
+
+func (e *Engine) collOf(r *http.Request) (*coll, error) {
+	name := chi.URLParam(r, "collection")
+	co := e.colls[name]
+	if co == nil {
+		return nil, errStatus(http.StatusNotFound, "no collection %q", name)
+	}
+	return co, nil
+}
+
+// readBody decodes a JSON object body.
+func (e *Engine) readBody(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
+	var body map[string]any
+	if p := httpx.ReadJSON(w, r, &body, e.cfg.BodyLimit); p != nil {
+		return nil, &apiError{status: p.Status, detail: p.Detail, fields: p.Errors}
+	}
+	if body == nil {
+		return nil, errStatus(http.StatusBadRequest, "the body must be a JSON object")
+	}
+	return body, nil
+}
+
+// ifMatch reads If-Match: "<version>". nil means unconditional.
+func ifMatch(r *http.Request) (*int64, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return nil, nil
+	}
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || v < 1 {
+		return nil, errStatus(http.StatusBadRequest, `If-Match must be the record's version in quotes, like "3"`)
+	}
+	return &v, nil
+}
+
+func etag(rec Record) string { return `"` + strconv.FormatInt(rec.Version(), 10) + `"` }
+
+// respond sends a record as the principal may see it.
+func (e *Engine) respond(ctx context.Context, w http.ResponseWriter, co *coll, c *caller, loads *rules.Loads, rec Record, status int) error {
+	v, err := e.viewOf(ctx, co, c, loads, rec, nil)
+	if err != nil {
+		return err
+	}
+	body, err := co.encode(rec, v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", etag(rec))
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
+	_, _ = w.Write(body) //nolint:errcheck // the client went away
+	return nil
+}
+
+// viewOf applies the field read rules to rec.
+func (e *Engine) viewOf(ctx context.Context, co *coll, c *caller, loads *rules.Loads, rec Record, base *view) (*view, error) {
+	v := &view{}
+	if base != nil {
+		*v = *base
+	}
+	if e.rules.HasFieldReadRules(co.name) {
+		hidden, err := e.rules.HiddenFields(ctx, co.name, c.input(rec, nil, nil), loads)
+		if err != nil {
+			return nil, err
+		}
+		v.hidden = hidden
+	}
+	return v, nil
+}
+
+// get reads a record the caller may read; one it may not is "not found",
+// so that existence does not leak.
+func (e *Engine) get(ctx context.Context, db dbtx, co *coll, c *caller, loads *rules.Loads, id string, lock bool) (Record, error) {
+	if !isUUID(id) {
+		return nil, errNotFound
+	}
+	q := `SELECT ` + co.selectList + ` FROM ` + co.table + ` t WHERE t.id = $1`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	rec, err := co.scan(db.QueryRow(ctx, q, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	d, err := e.rules.Allow(ctx, co.name, rules.Read, c.input(rec, nil, nil), loads)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Allowed {
+		return nil, errNotFound
+	}
+	return rec, nil
+}
+
+func (e *Engine) handleGet(w http.ResponseWriter, r *http.Request) {
+	co, err := e.collOf(r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	c := e.callerOf(r)
+	loads := e.loads(r.Context(), e.db)
+	rec, err := e.get(r.Context(), e.db, co, c, loads, chi.URLParam(r, "id"), false)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag(rec)) {
+		w.Header().Set("ETag", etag(rec))
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	exp, err := e.expandParam(co, r.URL.Query().Get("expand"))
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	if len(exp) > 0 {
+		if err := e.writeExpanded(r.Context(), w, co, c, loads, rec, exp); err != nil {
+			e.writeError(w, r, err)
+		}
+		return
+	}
+	if err := e.respond(r.Context(), w, co, c, loads, rec, http.StatusOK); err != nil {
+		e.writeError(w, r, err)
+	}
+}
+
+// create inserts a record and checks the create rule against it as
+// stored (with its defaults); a refusal rolls the insert back.
+func (e *Engine) create(ctx context.Context, tx dbtx, co *coll, c *caller, body map[string]any) (Record, error) {
+	vals, err := co.create.check(body)
+	if err != nil {
+		return nil, err
+	}
+	var cols, ph []string
+	var args []any
+	for _, col := range co.columns {
+		v, ok := vals[col.name]
+		if !ok {
+			continue
+		}
+		cols = append(cols, quote(col.name))
+		args = append(args, param(&col, v))
+		ph = append(ph, "$"+strconv.Itoa(len(args))+"::"+col.pgType)
+	}
+	q := `INSERT INTO ` + co.table + ` AS t DEFAULT VALUES RETURNING ` + co.selectList
+	if len(cols) > 0 {
+		q = `INSERT INTO ` + co.table + ` AS t (` + strings.Join(cols, ", ") + `) VALUES (` + strings.Join(ph, ", ") + `) RETURNING ` + co.selectList
+	}
+	rec, err := co.scan(tx.QueryRow(ctx, q, args...))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "23") {
+			// A constraint failed before the rule ran. Telling a caller
+			// the rule would refuse that a relation target is missing or
+			// a unique value is taken would let them probe records they
+			// may not read, so they hear only the refusal.
+			return nil, e.refuseProvisional(ctx, co, c, vals, err)
+		}
+		return nil, err
+	}
+	d, err := e.rules.Allow(ctx, co.name, rules.Create, c.input(rec, nil, nil), e.loads(ctx, tx))
+	if err != nil {
+		return nil, err
+	}
+	if !d.Allowed {
+		return nil, e.denied(co.name, rules.Create, d)
+	}
+	return rec, nil
+}
+
+// refuseProvisional checks the create rule against the record as the
+// caller sent it, with the declared defaults, after the insert failed. It
+// answers the refusal if the rule denies, else the insert's error.
+func (e *Engine) refuseProvisional(ctx context.Context, co *coll, c *caller, vals Record, insertErr error) error {
+	rec := Record{}
+	for i := range co.columns {
+		col := &co.columns[i]
+		if v, ok := vals[col.name]; ok {
+			rec[col.name] = v
+			continue
+		}
+		var def any
+		if col.field != nil {
+			def = col.field.Default
+		}
+		switch {
+		case col.name == "version":
+			rec[col.name] = int64(1)
+		case col.kind == "time" && (col.field == nil || def == "now"):
+			rec[col.name] = e.now()
+		case def != nil:
+			// YAML gave the default; JSON gives it the shape convert takes.
+			var raw any
+			if b, err := json.Marshal(def); err == nil && json.Unmarshal(b, &raw) == nil {
+				rec[col.name], _ = convert(col, raw) //nolint:errcheck // a nil value only makes the rule stricter
+			}
+		case col.kind == "list":
+			rec[col.name] = []string{}
+		default:
+			rec[col.name] = nil
+		}
+	}
+	// The transaction is aborted: rules read outside it.
+	d, err := e.rules.Allow(ctx, co.name, rules.Create, c.input(rec, nil, nil), e.loads(ctx, e.db))
+	if err != nil || !d.Allowed {
+		return e.denied(co.name, rules.Create, d)
+	}
+	return insertErr
+}
+
+func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// param converts a Record value into what pgx binds for the column.
+func param(c *column, v any) any {
+	if c.kind == "json" {
+		if v == nil {
+			return nil
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil
+		}
+		return string(b)
+	}
+	return v
+}
+
+func (e *Engine) handleCreate(w http.ResponseWriter, r *http.Request) {
+	co, err := e.collOf(r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	body, err := e.readBody(w, r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	c := e.callerOf(r)
+	var rec Record
+	err = pgx.BeginFunc(r.Context(), e.db, func(tx pgx.Tx) error {
+		rec, err = e.create(r.Context(), tx, co, c, body)
+		return err
+	})
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/collections/"+co.name+"/records/"+rec.ID())
+	if err := e.respond(r.Context(), w, co, c, e.loads(r.Context(), e.db), rec, http.StatusCreated); err != nil {
+		e.writeError(w, r, err)
+	}
+}
+
+// change is an update: a partial object, operations, or (replace) a whole
+// record.
+type change struct {
+	patch   map[string]any
+	ops     []ops.Op
+	replace bool
+}
+
+// update applies a change to the locked current row. With a version it is
+// all or nothing against that version (409 with the current record when
+// stale); without, it merges into whatever is current.
+func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id string, ch change, version *int64) (Record, error) {
+	loads := e.loads(ctx, tx)
+	before, err := e.get(ctx, tx, co, c, loads, id, true)
+	if err != nil {
+		return nil, err
+	}
+	if version != nil && *version != before.Version() {
+		return nil, e.conflict(ctx, co, c, loads, before)
+	}
+	patch := ch.patch
+	if ch.ops != nil {
+		after, err := ops.ApplyAll(co.jsonForm(before), ch.ops)
+		if err != nil {
+			return nil, opError(err)
+		}
+		patch = map[string]any{}
+		for _, name := range ops.Changed(co.jsonForm(before), after) {
+			patch[name] = after[name]
+		}
+	}
+	if ch.replace {
+		// A replacement sets every field: what it leaves out is cleared.
+		full := map[string]any{}
+		for _, f := range co.cfg.Fields {
+			full[f.Name] = nil
+		}
+		for k, v := range patch {
+			full[k] = v
+		}
+		patch = full
+	}
+	if idv, ok := patch["id"]; ok {
+		if s, _ := idv.(string); !strings.EqualFold(s, id) {
+			return nil, &bodyError{status: http.StatusBadRequest, detail: "the id of a record cannot change", fields: []httpx.FieldError{{Field: "id", Message: "must be the record's id"}}}
+		}
+	}
+	vals, err := co.update.check(patch)
+	if err != nil {
+		return nil, err
+	}
+	after := Record{}
+	for k, v := range before {
+		after[k] = v
+	}
+	var changes []string
+	for _, col := range co.columns {
+		if col.field == nil {
+			continue
+		}
+		if v, ok := vals[col.name]; ok && !equal(v, before[col.name]) {
+			after[col.name] = v
+			changes = append(changes, col.name)
+		}
+	}
+	if len(changes) == 0 {
+		return before, nil
+	}
+	in := c.input(after, before, changes)
+	d, err := e.rules.Allow(ctx, co.name, rules.Update, in, loads)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Allowed {
+		return nil, e.denied(co.name, rules.Update, d)
+	}
+	deniedFields, err := e.rules.DeniedUpdates(ctx, co.name, in, loads)
+	if err != nil {
+		return nil, err
+	}
+	if len(deniedFields) > 0 {
+		var fields []httpx.FieldError
+		for _, f := range deniedFields {
+			fields = append(fields, httpx.FieldError{Field: f, Message: "your roles may not change this field"})
+		}
+		return nil, &apiError{status: http.StatusForbidden, detail: "the update rules of these fields do not allow this change", fields: fields}
+	}
+	var set []string
+	var args []any
+	for _, name := range changes {
+		col := co.byName[name]
+		args = append(args, param(col, after[name]))
+		set = append(set, quote(name)+" = $"+strconv.Itoa(len(args))+"::"+col.pgType)
+	}
+	args = append(args, id)
+	q := `UPDATE ` + co.table + ` AS t SET ` + strings.Join(set, ", ") + `, version = t.version + 1, updated_at = now() WHERE t.id = $` +
+		strconv.Itoa(len(args)) + ` RETURNING ` + co.selectList
+	return co.scan(tx.QueryRow(ctx, q, args...))
+}
+
+// conflict is the 409 of a stale version, carrying the record as it is
+// now, as the principal may see it, so the client can merge.
+func (e *Engine) conflict(ctx context.Context, co *coll, c *caller, loads *rules.Loads, current Record) error {
+	v, err := e.viewOf(ctx, co, c, loads, current, nil)
+	if err != nil {
+		return err
+	}
+	body, err := co.encode(current, v)
+	if err != nil {
+		return err
+	}
+	return &apiError{status: http.StatusConflict, current: body,
+		detail: fmt.Sprintf("the record has changed since the version you sent: it is at version %d, shown in current; merge and retry with If-Match: \"%d\"", current.Version(), current.Version())}
+}
+
+func opError(err error) error {
+	var de *ops.DecodeError
+	if errors.As(err, &de) {
+		return errStatus(http.StatusBadRequest, "%s", de.Error())
+	}
+	var ae *ops.ApplyError
+	if errors.As(err, &ae) {
+		return errStatus(http.StatusUnprocessableEntity, "%s", ae.Error())
+	}
+	return errStatus(http.StatusUnprocessableEntity, "%s", err.Error())
+}
+
+// readChange reads a PATCH body: {"ops": [...]} or a partial record.
+func (e *Engine) readChange(w http.ResponseWriter, r *http.Request, co *coll) (change, error) {
+	body, err := e.readBody(w, r)
+	if err != nil {
+		return change{}, err
+	}
+	if raw, ok := body["ops"]; ok && len(body) == 1 && co.byName["ops"] == nil {
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return change{}, errStatus(http.StatusBadRequest, "invalid ops")
+		}
+		list, err := ops.Decode(b)
+		if err != nil {
+			return change{}, opError(err)
+		}
+		return change{ops: list}, nil
+	}
+	return change{patch: body}, nil
+}
+
+func (e *Engine) handlePatch(w http.ResponseWriter, r *http.Request) { e.handleUpdate(w, r, false) }
+func (e *Engine) handlePut(w http.ResponseWriter, r *http.Request)   { e.handleUpdate(w, r, true) }
+
+func (e *Engine) handleUpdate(w http.ResponseWriter, r *http.Request, replace bool) {
+	co, err := e.collOf(r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	version, err := ifMatch(r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	var ch change
+	if replace {
+		body, err := e.readBody(w, r)
+		if err != nil {
+			e.writeError(w, r, err)
+			return
+		}
+		ch = change{patch: body, replace: true}
+	} else if ch, err = e.readChange(w, r, co); err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	c := e.callerOf(r)
+	var rec Record
+	err = pgx.BeginFunc(r.Context(), e.db, func(tx pgx.Tx) error {
+		rec, err = e.update(r.Context(), tx, co, c, chi.URLParam(r, "id"), ch, version)
+		return err
+	})
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	if err := e.respond(r.Context(), w, co, c, e.loads(r.Context(), e.db), rec, http.StatusOK); err != nil {
+		e.writeError(w, r, err)
+	}
+}
+
+// delete removes a record the delete rule allows; on_delete of the
+// relations pointing at it applies in the same transaction.
+func (e *Engine) delete(ctx context.Context, tx dbtx, co *coll, c *caller, id string, version *int64) error {
+	loads := e.loads(ctx, tx)
+	before, err := e.get(ctx, tx, co, c, loads, id, true)
+	if err != nil {
+		return err
+	}
+	if version != nil && *version != before.Version() {
+		return e.conflict(ctx, co, c, loads, before)
+	}
+	d, err := e.rules.Allow(ctx, co.name, rules.Delete, c.input(before, nil, nil), loads)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return e.denied(co.name, rules.Delete, d)
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM `+co.table+` WHERE id = $1`, id)
+	return err
+}
+
+func (e *Engine) handleDelete(w http.ResponseWriter, r *http.Request) {
+	co, err := e.collOf(r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	version, err := ifMatch(r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	c := e.callerOf(r)
+	err = pgx.BeginFunc(r.Context(), e.db, func(tx pgx.Tx) error {
+		return e.delete(r.Context(), tx, co, c, chi.URLParam(r, "id"), version)
+	})
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
