@@ -224,15 +224,13 @@ func after(keys []sortKey, vals []any, q *rules.SQL) string {
 
 // listRequest is a parsed list request.
 type listRequest struct {
-	filter  string
-	keys    []sortKey
-	cursor  []any
-	limit   int
-	fields  []string
-	expand  []*column
-	count   bool
-	predSQL string
-	args    *rules.SQL
+	filter string
+	keys   []sortKey
+	cursor []any
+	limit  int
+	fields []string
+	expand []*column
+	count  bool
 }
 
 func (e *Engine) parseList(co *coll, r *http.Request) (*listRequest, error) {
@@ -326,9 +324,10 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 		e.writeError(w, r, err)
 		return
 	}
-	var recs []Record
+	recs := make([]Record, 0, lr.limit+1)
+	sc := co.newScanner()
 	for rows.Next() {
-		rec, err := co.scan(rows)
+		rec, err := co.scanWith(sc, rows)
 		if err != nil {
 			rows.Close()
 			e.writeError(w, r, err)
