@@ -155,8 +155,29 @@ type Links struct {
 
 // Realtime configures realtime and the change log.
 type Realtime struct {
+	// Broker carries wake-ups and cache invalidations between nodes:
+	// memory (one node), postgres (LISTEN/NOTIFY) or redis.
+	Broker   string `yaml:"broker"`
+	RedisURL string `yaml:"redis_url"`
 	// ChangesRetention is how long the change log keeps changes.
 	ChangesRetention Duration `yaml:"changes_retention"`
+	// PollInterval is how often a node reads the change log without a
+	// wake-up, which bounds the delay of a lost one.
+	PollInterval Duration `yaml:"poll_interval"`
+	// SendQueue is how many messages wait for a slow socket before it is
+	// disconnected.
+	SendQueue int `yaml:"send_queue"`
+	// MaxSubscriptions per connection.
+	MaxSubscriptions int `yaml:"max_subscriptions"`
+	// MaxMessageBytes bounds a client message.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MessagesPerSecond a client may send, with bursts of twice that.
+	MessagesPerSecond int `yaml:"messages_per_second"`
+	// MaxConnections per node; 0 is no limit.
+	MaxConnections int `yaml:"max_connections"`
+	// PingInterval is how often an idle socket is pinged; a socket that
+	// does not answer within another interval is closed.
+	PingInterval Duration `yaml:"ping_interval"`
 }
 
 // Mail configures outgoing email.
@@ -349,7 +370,15 @@ func (c *Config) withDefaults() {
 	a.Links.VerifyEmail = cmp.Or(a.Links.VerifyEmail, s.PublicURL+"/api/auth/verify-email?token={token}")
 	a.Links.ResetPassword = cmp.Or(a.Links.ResetPassword, s.PublicURL+"/api/auth/password/reset?token={token}")
 
-	orDuration(&c.Realtime.ChangesRetention, 7*24*time.Hour)
+	rt := &c.Realtime
+	rt.Broker = cmp.Or(rt.Broker, "postgres")
+	orDuration(&rt.ChangesRetention, 7*24*time.Hour)
+	orDuration(&rt.PollInterval, time.Second)
+	orDuration(&rt.PingInterval, 30*time.Second)
+	rt.SendQueue = cmp.Or(rt.SendQueue, 256)
+	rt.MaxSubscriptions = cmp.Or(rt.MaxSubscriptions, 100)
+	rt.MaxMessageBytes = cmp.Or(rt.MaxMessageBytes, 16<<10)
+	rt.MessagesPerSecond = cmp.Or(rt.MessagesPerSecond, 50)
 
 	c.Mail.From = cmp.Or(c.Mail.From, "abe <no-reply@localhost>")
 	if len(c.Mail.Providers) == 0 {

@@ -104,6 +104,13 @@ func (c *checker) checkServer() {
 			c.add([]string{"server", "rate_limit", "redis_url"}, false, "%q is not a redis:// URL", "write it like redis://127.0.0.1:6379/0", rl.RedisURL)
 		}
 	}
+	if rt := c.cfg.Realtime; rt.Broker == "redis" {
+		if rt.RedisURL == "" {
+			c.add([]string{"realtime", "broker"}, false, "the redis broker needs realtime.redis_url", "set redis_url, like redis://127.0.0.1:6379/0")
+		} else if u, err := url.Parse(rt.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			c.add([]string{"realtime", "redis_url"}, false, "%q is not a redis:// URL", "write it like redis://127.0.0.1:6379/0", rt.RedisURL)
+		}
+	}
 	if srv.BodyLimit < 1024 {
 		c.add([]string{"server", "body_limit"}, false, "a body limit of %d bytes is too small to be useful", "use at least 1KiB; the default is 1MiB", srv.BodyLimit)
 	}
