@@ -132,6 +132,42 @@ func Start(t testing.TB) (url string, stop func()) {
 	return srv.URL, stop
 }
 
+// Restartable runs a dedicated redis-server for the test, like Start,
+// and returns a function that restarts it on the same port, so a test
+// can see Redis go away and come back. Clients reconnect to the same URL.
+func Restartable(t testing.TB) (url string, restart func()) {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	srv, err := startServer(ctx, dir)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	var mu sync.Mutex
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = srv.Stop() //nolint:errcheck // cleanup
+	})
+	restart = func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if err := srv.Stop(); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		next, err := startOnce(ctx, srv.bin, dir, srv.port)
+		if err != nil {
+			t.Fatalf("redistest: restart on port %d: %v", srv.port, err)
+		}
+		srv = next
+	}
+	return srv.URL, restart
+}
+
 func findServer() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
@@ -162,6 +198,8 @@ func findServer() (string, error) {
 // server is a redis-server process started by the harness.
 type server struct {
 	URL       string
+	port      int
+	bin       string
 	cmd       *exec.Cmd
 	exited    chan struct{} // closed when the process has been reaped
 	dir       string
@@ -185,7 +223,7 @@ func startServer(ctx context.Context, dir string) (*server, error) {
 	// bind; the server then exits and we try another port.
 	var lastErr error
 	for range 5 {
-		srv, err := startOnce(ctx, bin, dir)
+		srv, err := startOnce(ctx, bin, dir, 0)
 		if err == nil {
 			return srv, nil
 		}
@@ -197,10 +235,13 @@ func startServer(ctx context.Context, dir string) (*server, error) {
 	return nil, lastErr
 }
 
-func startOnce(ctx context.Context, bin, dir string) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// startOnce starts redis-server on port, or a free one when port is 0.
+func startOnce(ctx context.Context, bin, dir string, port int) (*server, error) {
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	logPath := dir + "/redis-" + strconv.Itoa(port) + ".log"
 	cmd := exec.Command(bin,
@@ -220,6 +261,8 @@ func startOnce(ctx context.Context, bin, dir string) (*server, error) {
 	}
 	srv := &server{
 		URL:    "redis://127.0.0.1:" + strconv.Itoa(port) + "/0",
+		port:   port,
+		bin:    bin,
 		cmd:    cmd,
 		exited: make(chan struct{}),
 		dir:    dir,
