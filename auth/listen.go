@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,7 +26,10 @@ const resyncEvery = 30 * time.Second
 // each notification to its channel's handler, reloads everything after
 // (re)connecting and every resyncEvery, and reconnects after failures.
 type listener struct {
-	db       *pgxpool.Pool
+	db *pgxpool.Pool
+	// bus, when set, carries the notifications instead of a connection
+	// of the listener's own.
+	bus      Bus
 	log      *slog.Logger
 	handlers map[string]func(ctx context.Context, payload string) error
 	// reload brings every view up to date.
@@ -35,6 +39,10 @@ type listener struct {
 }
 
 func (l *listener) run(ctx context.Context) {
+	if l.bus != nil {
+		l.runBus(ctx)
+		return
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := l.listen(ctx)
@@ -90,6 +98,59 @@ func (l *listener) listen(ctx context.Context) error {
 					return err
 				}
 			}
+		}
+	}
+}
+
+// runBus hears the notifications through the bus: each channel's
+// messages go to its handler, a lost message (a reconnect) or a failed
+// handler reloads everything, and so does every resyncEvery.
+func (l *listener) runBus(ctx context.Context) {
+	resync := make(chan struct{}, 1)
+	ask := func() {
+		select {
+		case resync <- struct{}{}:
+		default:
+		}
+	}
+	for ch, h := range l.handlers {
+		cancel := l.bus.Subscribe(strings.TrimPrefix(ch, "abe_"), func(payload string, lost bool) {
+			if lost {
+				ask()
+				return
+			}
+			if err := h(ctx, payload); err != nil && ctx.Err() == nil {
+				l.log.Warn("auth: applying a notification failed; reloading", slog.String("error", err.Error()))
+				ask()
+			}
+		})
+		defer cancel()
+	}
+	t := time.NewTicker(resyncEvery)
+	defer t.Stop()
+	ask()
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-resync:
+		case <-t.C:
+		}
+		if err := l.reload(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.log.Warn("auth: reloading revocations and roles failed; retrying", slog.String("error", err.Error()), slog.Duration("in", backoff))
+			time.AfterFunc(backoff, ask)
+			backoff = min(2*backoff, 10*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		select {
+		case <-l.ready:
+		default:
+			close(l.ready)
 		}
 	}
 }

@@ -20,10 +20,11 @@ import (
 	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/internal/mail"
 	"github.com/abe-stack/abe/internal/pg/pgtest"
+	"github.com/abe-stack/abe/internal/redistest"
 	"github.com/abe-stack/abe/schema"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { pgtest.Main(m, redistest.StopShared) }
 
 // clock is a settable clock for lockout and expiry tests.
 type clock struct {
@@ -151,6 +152,7 @@ type envOpts struct {
 	extra string // more YAML under auth: (indented two spaces)
 	db    *pgxpool.Pool
 	clock *clock
+	bus   Bus
 }
 
 func newEnv(t *testing.T, o *envOpts) *env {
@@ -165,7 +167,7 @@ func newEnv(t *testing.T, o *envOpts) *env {
 	if e.clock == nil {
 		e.clock = newClock()
 	}
-	s, err := New(context.Background(), e.db, testConfig(t, o.extra), &Options{Now: e.clock.Now, Mailer: e.mail, Argon2: &cheapArgon2})
+	s, err := New(context.Background(), e.db, testConfig(t, o.extra), &Options{Now: e.clock.Now, Mailer: e.mail, Argon2: &cheapArgon2, Bus: o.bus})
 	if err != nil {
 		t.Fatal(err)
 	}

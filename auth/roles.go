@@ -237,6 +237,7 @@ func (s *Service) CreateRole(ctx context.Context, r Role, c client, by string) (
 	}
 	r.Builtin = false
 	err := inTxPool(ctx, s, func(db dbtx) error {
+		note(db, busRoles, "role")
 		_, err := db.Exec(ctx, `INSERT INTO abe.roles (name, description, permissions, is_default, builtin) VALUES ($1, $2, $3, $4, false)`,
 			r.Name, r.Description, r.Permissions, r.Default)
 		var pgErr *pgconn.PgError
@@ -281,6 +282,7 @@ func (s *Service) UpdateRole(ctx context.Context, name string, p RolePatch, c cl
 		return Role{}, err
 	}
 	err := inTxPool(ctx, s, func(db dbtx) error {
+		note(db, busRoles, "role")
 		tag, err := db.Exec(ctx, `UPDATE abe.roles SET description = $2, permissions = $3, is_default = $4, updated_at = $5 WHERE name = $1`,
 			r.Name, r.Description, r.Permissions, r.Default, s.now())
 		if err != nil {
@@ -308,6 +310,7 @@ func (s *Service) DeleteRole(ctx context.Context, name string, c client, by stri
 		return ErrBuiltinRole
 	}
 	err := inTxPool(ctx, s, func(db dbtx) error {
+		note(db, busRoles, "role")
 		if _, err := db.Exec(ctx, `DELETE FROM abe.roles WHERE name = $1`, name); err != nil {
 			return fmt.Errorf("delete role: %w", err)
 		}
@@ -344,6 +347,7 @@ func (s *Service) AssignRole(ctx context.Context, userID, role string, c client,
 	}
 	defer s.roles.forget(userID)
 	return inTxPool(ctx, s, func(db dbtx) error {
+		note(db, busRoles, "user:"+userID)
 		tag, err := db.Exec(ctx, `INSERT INTO abe.user_roles (user_id, role, granted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, userID, role, s.now())
 		if err != nil {
 			return fmt.Errorf("assign role: %w", err)
@@ -362,6 +366,7 @@ func (s *Service) RemoveRole(ctx context.Context, userID, role string, c client,
 	}
 	defer s.roles.forget(userID)
 	return inTxPool(ctx, s, func(db dbtx) error {
+		note(db, busRoles, "user:"+userID)
 		tag, err := db.Exec(ctx, `DELETE FROM abe.user_roles WHERE user_id = $1 AND role = $2`, userID, role)
 		if err != nil {
 			return fmt.Errorf("remove role: %w", err)

@@ -40,6 +40,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Argon2 overrides the hashing cost (tests use a cheap one).
 	Argon2 *Argon2Params
+	// Bus carries invalidations (revocations, role changes) between
+	// nodes. Nil listens for the tables' NOTIFYs on a connection of the
+	// service's own.
+	Bus Bus
 }
 
 // Service is abe's account system: registration, login with lockout,
@@ -58,8 +62,11 @@ type Service struct {
 	seal    cipher.AEAD
 	roles   *roleCache
 	revoked *revocations
-	outbox  *outbox
-	listen  *listener
+	bus     Bus
+	// watchers hear of revocations and role changes.
+	watchers watchers
+	outbox   *outbox
+	listen   *listener
 
 	accessTTL, refreshTTL, grace time.Duration
 
@@ -123,12 +130,20 @@ func New(ctx context.Context, db *pgxpool.Pool, cfg Config, opts *Options) (*Ser
 	}
 	s.outbox = newOutbox(mailer, s.log)
 	s.revoked = newRevocations(db, s.now, s.log)
-	s.listen = &listener{db: db, log: s.log, ready: make(chan struct{}),
+	s.bus = opts.Bus
+	s.listen = &listener{db: db, bus: opts.Bus, log: s.log, ready: make(chan struct{}),
 		handlers: map[string]func(context.Context, string) error{
-			chanRevocations: func(ctx context.Context, _ string) error { return s.revoked.load(ctx) },
-			chanRoles:       s.roles.notified,
+			chanRevocations: func(ctx context.Context, _ string) error {
+				defer s.watchers.notify()
+				return s.revoked.load(ctx)
+			},
+			chanRoles: func(ctx context.Context, payload string) error {
+				defer s.watchers.notify()
+				return s.roles.notified(ctx, payload)
+			},
 		},
 		reload: func(ctx context.Context) error {
+			defer s.watchers.notify()
 			if err := s.revoked.load(ctx); err != nil {
 				return err
 			}
@@ -235,5 +250,10 @@ func (s *Service) inBatch(ctx context.Context, fn func(db dbtx) error) error {
 
 // inTxPool runs fn in a transaction on the service's pool.
 func inTxPool(ctx context.Context, s *Service, fn func(db dbtx) error) error {
-	return inTx(ctx, s.db, func(tx pgx.Tx) error { return fn(tx) })
+	var notes []busNote
+	err := inTx(ctx, s.db, func(tx pgx.Tx) error { return fn(&notingTx{Tx: tx, notes: &notes}) })
+	if err == nil {
+		s.publish(ctx, notes)
+	}
+	return err
 }

@@ -180,6 +180,7 @@ func (s *Service) revokeFamilies(ctx context.Context, db dbtx, families []string
 	for _, f := range families {
 		s.revoked.add("", f, until)
 	}
+	note(db, busRevocations, "")
 	return nil
 }
 
@@ -204,6 +205,7 @@ func (s *Service) revokeAccess(ctx context.Context, db dbtx, p *Principal) error
 		return fmt.Errorf("revoke access token: %w", err)
 	}
 	s.revoked.add(p.TokenID, "", p.ExpiresAt)
+	note(db, busRevocations, "")
 	return nil
 }
 

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/abe-stack/abe/internal/redistest"
+	"github.com/abe-stack/abe/realtime/broker"
 )
 
 func TestRefreshRotationAndReuse(t *testing.T) {
@@ -192,6 +195,51 @@ func TestRevocationReachesOtherNodes(t *testing.T) {
 	if r := two.do(req{method: "GET", path: "/api/auth/me", token: tok}); r.status != 401 {
 		t.Fatalf("node two after logout: %d", r.status)
 	}
+}
+
+// TestRevocationReachesOtherNodesThroughRedis is the same with the redis
+// broker: each node publishes its revocations after the commit, and the
+// other hears them from Redis, not from Postgres.
+func TestRevocationReachesOtherNodesThroughRedis(t *testing.T) {
+	t.Parallel()
+	bus := func() Bus {
+		b, err := broker.New(context.Background(), broker.Config{Kind: "redis", RedisURL: redistest.URL(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return redisBus{b}
+	}
+	one := newEnv(t, &envOpts{bus: bus()})
+	two := newEnv(t, &envOpts{db: one.db, clock: one.clock, bus: bus()})
+	a := one.register("ann@example.test")
+	tok := a.str("access_token")
+	if r := two.do(req{method: "GET", path: "/api/auth/me", token: tok}); r.status != 200 {
+		t.Fatalf("node two before logout: %d", r.status)
+	}
+	drain(two.s.revoked.reloaded)
+	if r := one.do(req{method: "POST", path: "/api/auth/logout", token: tok}); r.status != 204 {
+		t.Fatal(r.status)
+	}
+	select {
+	case <-two.s.revoked.reloaded:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node two heard nothing through Redis")
+	}
+	if r := two.do(req{method: "GET", path: "/api/auth/me", token: tok}); r.status != 401 {
+		t.Fatalf("node two after logout: %d", r.status)
+	}
+}
+
+// redisBus adapts a broker to Bus, as app.go does.
+type redisBus struct{ b broker.Broker }
+
+func (rb redisBus) Subscribe(channel string, fn func(payload string, lost bool)) func() {
+	return rb.b.Subscribe(channel, func(m broker.Message) { fn(m.Payload, m.Lost) })
+}
+
+func (rb redisBus) Publish(ctx context.Context, channel, payload string) error {
+	return rb.b.Publish(ctx, channel, payload)
 }
 
 func drain(ch chan struct{}) {
