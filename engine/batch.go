@@ -54,7 +54,7 @@ func (e *Engine) handleBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	results := make([]result, len(body.Ops))
 	failed := -1
-	err := pgx.BeginFunc(ctx, e.db, func(tx pgx.Tx) error {
+	err := e.inTx(ctx, func(tx pgx.Tx) error {
 		for i, op := range body.Ops {
 			failed = i
 			co := e.colls[op.Collection]

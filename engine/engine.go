@@ -40,12 +40,18 @@ type Engine struct {
 	colls map[string]*coll
 	log   *slog.Logger
 	now   func() time.Time
+	// committed is Options.Committed, or nothing.
+	committed func()
 }
 
 // Options are the engine's collaborators.
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Committed is called after each write commits, to wake realtime at
+	// once where the change log's NOTIFY does not reach (the memory and
+	// redis brokers). It must not block.
+	Committed func()
 }
 
 // New prepares the engine for every collection of cfg.Schema.
@@ -58,6 +64,7 @@ func New(db *pgxpool.Pool, cfg Config, opts *Options) (*Engine, error) {
 		if opts.Now != nil {
 			e.now = opts.Now
 		}
+		e.committed = opts.Committed
 	}
 	if e.cfg.BodyLimit == 0 {
 		e.cfg.BodyLimit = schema.DefaultBodyLimit
@@ -74,6 +81,17 @@ func New(db *pgxpool.Pool, cfg Config, opts *Options) (*Engine, error) {
 		e.colls[c.Name] = co
 	}
 	return e, nil
+}
+
+// inTx runs fn in a transaction and tells Committed when it committed.
+func (e *Engine) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := pgx.BeginFunc(ctx, e.db, fn); err != nil {
+		return err
+	}
+	if e.committed != nil {
+		e.committed()
+	}
+	return nil
 }
 
 // dbtx runs queries on a pool or in a transaction.

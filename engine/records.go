@@ -279,7 +279,7 @@ func (e *Engine) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	c := e.callerOf(r)
 	var rec Record
-	err = pgx.BeginFunc(r.Context(), e.db, func(tx pgx.Tx) error {
+	err = e.inTx(r.Context(), func(tx pgx.Tx) error {
 		rec, err = e.create(r.Context(), tx, co, c, body)
 		return err
 	})
@@ -468,7 +468,7 @@ func (e *Engine) handleUpdate(w http.ResponseWriter, r *http.Request, replace bo
 	}
 	c := e.callerOf(r)
 	var rec Record
-	err = pgx.BeginFunc(r.Context(), e.db, func(tx pgx.Tx) error {
+	err = e.inTx(r.Context(), func(tx pgx.Tx) error {
 		rec, err = e.update(r.Context(), tx, co, c, chi.URLParam(r, "id"), ch, version)
 		return err
 	})
@@ -515,7 +515,7 @@ func (e *Engine) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := e.callerOf(r)
-	err = pgx.BeginFunc(r.Context(), e.db, func(tx pgx.Tx) error {
+	err = e.inTx(r.Context(), func(tx pgx.Tx) error {
 		return e.delete(r.Context(), tx, co, c, chi.URLParam(r, "id"), version)
 	})
 	if err != nil {
