@@ -26,6 +26,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abe-stack/abe/auth"
@@ -34,6 +36,8 @@ import (
 	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/internal/mail"
 	"github.com/abe-stack/abe/internal/pg"
+	"github.com/abe-stack/abe/realtime"
+	"github.com/abe-stack/abe/realtime/broker"
 	"github.com/abe-stack/abe/rules"
 	"github.com/abe-stack/abe/schema"
 )
@@ -73,6 +77,10 @@ type App struct {
 	auth    *auth.Service
 	rules   *rules.Engine
 	engine  *engine.Engine
+	broker  broker.Broker
+	hub     *realtime.Hub
+	metrics *prometheus.Registry
+	publish chan struct{}
 	redis   *redis.Client
 	handler http.Handler
 	openapi []byte
@@ -114,7 +122,7 @@ func (e *DriftError) Error() string {
 // New connects to the database, checks (or, with Migrate, applies) its
 // schema, and builds the HTTP handler.
 func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
-	a := &App{cfg: cfg}
+	a := &App{cfg: cfg, publish: make(chan struct{}, 1)}
 	if opts != nil {
 		a.opts = *opts
 	}
@@ -168,20 +176,44 @@ func (a *App) services(ctx context.Context) error {
 			return err
 		}
 	}
+	rt := a.cfg.Realtime
+	var err error
+	a.broker, err = broker.New(ctx, broker.Config{Kind: rt.Broker, Pool: a.pool, RedisURL: rt.RedisURL, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("start the realtime broker: %w", err)
+	}
 	svc, err := auth.New(ctx, a.pool, auth.Config{Auth: a.cfg.Auth, Dev: a.opts.Dev, BodyLimit: int64(a.cfg.Server.BodyLimit)},
-		&auth.Options{Now: a.opts.Now, Mailer: mailer, Logger: a.log})
+		&auth.Options{Now: a.opts.Now, Mailer: mailer, Logger: a.log, Bus: authBus{b: a.broker, publish: rt.Broker != "postgres"}})
 	if err != nil {
 		return fmt.Errorf("start auth: %w", err)
 	}
 	a.auth = svc
+	var committed func()
+	if rt.Broker != "postgres" {
+		// The change log's trigger NOTIFYs Postgres; other brokers hear
+		// of a write from the node that made it.
+		committed = a.publishChanges
+	}
 	a.engine, err = engine.New(a.pool, engine.Config{Schema: a.cfg, Rules: a.rules, BodyLimit: int64(a.cfg.Server.BodyLimit),
-		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev}, &engine.Options{Logger: a.log, Now: a.opts.Now})
+		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev}, &engine.Options{Logger: a.log, Now: a.opts.Now, Committed: committed})
 	if err != nil {
 		return fmt.Errorf("start the records engine: %w", err)
+	}
+	a.metrics = prometheus.NewRegistry()
+	a.hub, err = realtime.New(realtime.Config{Engine: a.engine, Rules: a.rules, Auth: a.auth, Broker: a.broker, Settings: rt,
+		AllowedOrigins: a.cfg.Server.CORS.AllowedOrigins, Logger: a.log, Metrics: realtime.NewMetrics(a.metrics), Now: a.opts.Now})
+	if err != nil {
+		return err
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
 	a.wg.Go(func() { a.engine.RunPruner(bg, time.Hour) })
+	a.wg.Go(func() { a.publisher(bg) })
+	a.wg.Go(func() {
+		if err := a.hub.Run(bg); err != nil {
+			a.log.Error("realtime stopped", slog.String("error", err.Error()))
+		}
+	})
 	if rl := a.cfg.Server.RateLimit; rl.Store == "redis" && !rl.Disabled {
 		opt, err := redis.ParseURL(rl.RedisURL)
 		if err != nil {
@@ -190,6 +222,49 @@ func (a *App) services(ctx context.Context) error {
 		a.redis = redis.NewClient(opt)
 	}
 	return nil
+}
+
+// authBus carries auth's invalidations on the realtime broker. Through
+// Postgres, the tables' triggers NOTIFY on commit, so publishing again
+// would only double them.
+type authBus struct {
+	b       broker.Broker
+	publish bool
+}
+
+func (ab authBus) Subscribe(channel string, fn func(payload string, lost bool)) func() {
+	return ab.b.Subscribe(channel, func(m broker.Message) { fn(m.Payload, m.Lost) })
+}
+
+func (ab authBus) Publish(ctx context.Context, channel, payload string) error {
+	if !ab.publish {
+		return nil
+	}
+	return ab.b.Publish(ctx, channel, payload)
+}
+
+// publishChanges tells every node's realtime that the change log grew.
+// Publishes coalesce: one in flight at a time, and one more queued.
+func (a *App) publishChanges() {
+	select {
+	case a.publish <- struct{}{}:
+	default:
+	}
+}
+
+// publisher sends the wake-ups publishChanges asks for.
+func (a *App) publisher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.publish:
+		}
+		if err := a.broker.Publish(ctx, realtime.ChangesChannel, ""); err != nil && ctx.Err() == nil {
+			// Other nodes catch up at their next poll.
+			a.log.Warn("realtime: publishing a wake-up failed", slog.String("error", err.Error()))
+		}
+	}
 }
 
 // rateStore is the rate limit store the configuration asks for.
@@ -266,6 +341,8 @@ func (a *App) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(a.openapi) //nolint:errcheck // the client went away
 	})
+	r.Get("/api/realtime", a.hub.ServeHTTP)
+	r.Get("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{}).ServeHTTP)
 	a.auth.Routes(r)
 	a.engine.Routes(r)
 	if a.opts.Routes != nil {
@@ -276,6 +353,9 @@ func (a *App) routes() http.Handler {
 
 // Engine is the records engine.
 func (a *App) Engine() *engine.Engine { return a.engine }
+
+// Realtime is the realtime hub.
+func (a *App) Realtime() *realtime.Hub { return a.hub }
 
 // Rules is the compiled rule engine.
 func (a *App) Rules() *rules.Engine { return a.rules }
@@ -291,9 +371,15 @@ func (a *App) Pool() *pgxpool.Pool { return a.pool }
 
 // Close stops the services and releases the database pool.
 func (a *App) Close() {
+	if a.hub != nil {
+		a.hub.Close()
+	}
 	if a.stop != nil {
 		a.stop()
 		a.wg.Wait()
+	}
+	if a.broker != nil {
+		a.broker.Close() //nolint:errcheck // closing
 	}
 	if a.auth != nil {
 		a.auth.Close()
@@ -340,6 +426,17 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		rc.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
 		checks["redis"] = rc
 	}
+	if a.broker != nil {
+		start := time.Now()
+		bc := check{Status: "up"}
+		if err := a.broker.Check(ctx); err != nil {
+			// Realtime catches up by polling while the broker is away, so
+			// the node stays ready; the check says what is wrong.
+			bc.Status, bc.Error = "down", err.Error()
+		}
+		bc.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+		checks["broker_"+a.broker.Name()] = bc
+	}
 	httpx.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
@@ -378,6 +475,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	a.log.Info("listening", slog.String("addr", "http://"+ln.Addr().String()), slog.String("version", a.opts.Version))
+	// Sockets are hijacked: Shutdown does not wait for them. They are
+	// told the server is going away, and clients reconnect elsewhere.
+	srv.RegisterOnShutdown(a.hub.Close)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

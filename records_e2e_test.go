@@ -29,12 +29,19 @@ type world struct {
 
 func newWorld(t *testing.T, cfg *schema.Config) *world {
 	t.Helper()
+	return newWorldWith(t, cfg, &abe.Options{})
+}
+
+// newWorldWith is newWorld with options for the app, like a clock.
+func newWorldWith(t *testing.T, cfg *schema.Config, opts *abe.Options) *world {
+	t.Helper()
 	if cfg == nil {
 		cfg = loadExample(t)
 	}
 	cfg.Server.RateLimit.Disabled = true
 	cfg.Database.URL = migratedURL(t, cfg)
-	app, err := abe.New(context.Background(), cfg, &abe.Options{Migrate: true, Dev: true})
+	opts.Migrate, opts.Dev = true, true
+	app, err := abe.New(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
