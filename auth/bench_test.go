@@ -160,7 +160,7 @@ func BenchmarkAuthenticateEdDSA(b *testing.B) {
 
 func benchAuthenticate(b *testing.B, e *env) {
 	u := &User{ID: "018f0000-0000-7000-8000-000000000000", Email: "a@example.test", Roles: []string{"user"}}
-	token, _, err := e.s.issueAccess(u, "018f0000-0000-7000-8000-000000000001", time.Now())
+	token, _, err := e.s.issueAccess(u, "018f0000-0000-7000-8000-000000000001", time.Now(), false)
 	if err != nil {
 		b.Fatal(err)
 	}

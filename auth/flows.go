@@ -56,7 +56,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest, c client) (
 		if s.cfg.RequireEmailVerification {
 			return nil
 		}
-		answer, err = s.startSession(ctx, db, u, c)
+		answer, err = s.startSession(ctx, db, u, c, false)
 		return err
 	})
 	if err != nil {
@@ -128,13 +128,21 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 				}
 			}
 		}
+		if u.MFAEnabled {
+			// The password was right, but the login is not done: no
+			// success is recorded yet, so failure counters stand while
+			// codes are tried.
+			ch, err := s.newChallenge(ctx, db, u, c)
+			answer = &TokenAnswer{User: u, Challenge: ch}
+			return err
+		}
 		if err := s.recordAttempt(ctx, db, email, c.ip, true); err != nil {
 			return err
 		}
 		if err := s.record(ctx, db, c, u.ID, EventLoginSucceeded, nil); err != nil {
 			return err
 		}
-		answer, err = s.startSession(ctx, db, u, c)
+		answer, err = s.startSession(ctx, db, u, c, false)
 		return err
 	})
 	return answer, err

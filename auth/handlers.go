@@ -38,12 +38,18 @@ func (s *Service) Routes(r chi.Router) {
 			r.Post("/logout-all", s.handleLogoutAll)
 			r.Post("/password", s.handleChangePassword)
 			r.Post("/verify-email/send", s.handleSendVerification)
+			r.Post("/mfa/totp/setup", s.handleTOTPSetup)
+			r.Post("/mfa/totp/enable", s.handleTOTPEnable)
+			r.Post("/mfa/totp/disable", s.handleTOTPDisable)
+			r.Post("/mfa/recovery-codes", s.handleRecoveryCodes)
 		})
+		r.Post("/mfa/verify", s.handleMFAVerify)
 	})
 	r.Route("/api/admin", func(r chi.Router) {
 		r.With(s.RequirePermission(PermSecurityRead)).Get("/security-events", s.handleEvents)
 		r.With(s.RequirePermission(PermUsersManage)).Get("/users", s.handleListUsers)
 		r.With(s.RequirePermission(PermUsersManage)).Post("/users/{id}/unlock", s.handleUnlock)
+		r.With(s.RequirePermission(PermUsersManage)).Delete("/users/{id}/mfa", s.handleResetMFA)
 		r.With(s.RequirePermission(PermUsersManage)).Get("/users/{id}/roles", s.handleUserRoles)
 		r.With(s.RequirePermission(PermUsersManage)).Post("/users/{id}/roles", s.handleAssignRole)
 		r.With(s.RequirePermission(PermUsersManage)).Delete("/users/{id}/roles/{role}", s.handleRemoveRole)
@@ -106,6 +112,11 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	a, err := s.Login(r.Context(), req, clientOf(r))
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if a.Challenge != nil {
+		w.Header().Set("Cache-Control", "no-store")
+		httpx.WriteJSON(w, http.StatusOK, a.Challenge)
 		return
 	}
 	s.tokens(w, r, http.StatusOK, a)
@@ -437,6 +448,93 @@ func (s *Service) handleRemoveRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.RemoveRole(r.Context(), id, chi.URLParam(r, "role"), clientOf(r), PrincipalFrom(r.Context()).UserID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) handleTOTPSetup(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Restart bool `json:"restart"`
+	}
+	if r.ContentLength != 0 && !s.readJSON(w, r, &req) {
+		return
+	}
+	setup, err := s.SetupTOTP(r.Context(), PrincipalFrom(r.Context()), req.Restart)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, setup)
+}
+
+// codeBody is a body with a code from the authenticator app.
+type codeBody struct {
+	Code string `json:"code"`
+}
+
+func (s *Service) handleTOTPEnable(w http.ResponseWriter, r *http.Request) {
+	var req codeBody
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	codes, err := s.EnableTOTP(r.Context(), PrincipalFrom(r.Context()), req.Code, clientOf(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"enabled": true, "recovery_codes": codes})
+}
+
+func (s *Service) handleTOTPDisable(w http.ResponseWriter, r *http.Request) {
+	var req DisableTOTPRequest
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	if err := s.DisableTOTP(r.Context(), PrincipalFrom(r.Context()), req, clientOf(r)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) handleRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	var req codeBody
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	codes, err := s.RegenerateRecoveryCodes(r.Context(), PrincipalFrom(r.Context()), req.Code, clientOf(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"recovery_codes": codes})
+}
+
+func (s *Service) handleMFAVerify(w http.ResponseWriter, r *http.Request) {
+	var req VerifyMFARequest
+	if !s.readJSON(w, r, &req) {
+		return
+	}
+	a, err := s.VerifyMFA(r.Context(), req, clientOf(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.tokens(w, r, http.StatusOK, a)
+}
+
+func (s *Service) handleResetMFA(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !isUUID(id) {
+		httpx.Error(w, r, http.StatusNotFound, "no such account")
+		return
+	}
+	if err := s.resetMFA(r.Context(), clientOf(r), id, PrincipalFrom(r.Context()).UserID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -153,6 +153,9 @@ type envOpts struct {
 	db    *pgxpool.Pool
 	clock *clock
 	bus   Bus
+	// requireMFA is auth.require_mfa_for_roles (the test config has no
+	// roles section for the loader to check it against).
+	requireMFA []string
 }
 
 func newEnv(t *testing.T, o *envOpts) *env {
@@ -167,7 +170,9 @@ func newEnv(t *testing.T, o *envOpts) *env {
 	if e.clock == nil {
 		e.clock = newClock()
 	}
-	s, err := New(context.Background(), e.db, testConfig(t, o.extra), &Options{Now: e.clock.Now, Mailer: e.mail, Argon2: &cheapArgon2, Bus: o.bus})
+	cfg := testConfig(t, o.extra)
+	cfg.Auth.RequireMFAForRoles = o.requireMFA
+	s, err := New(context.Background(), e.db, cfg, &Options{Now: e.clock.Now, Mailer: e.mail, Argon2: &cheapArgon2, Bus: o.bus})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,11 +30,10 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 			return
 		}
 		// Roles are read now, so a change applies to tokens already out.
-		if p.Roles, err = s.roles.of(r.Context(), p.UserID); err != nil {
+		if err := s.RefreshRoles(r.Context(), p); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		p.Permissions = s.roles.permissions(p.Roles)
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
 }

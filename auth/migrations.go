@@ -9,6 +9,7 @@ func Migrations() []schema.Migration {
 		{Component: "auth", Version: 1, Name: "users", SQL: usersV1},
 		{Component: "auth", Version: 2, Name: "roles, refresh tokens, revocations, login attempts, security events, email tokens", SQL: authV2},
 		{Component: "auth", Version: 3, Name: "role definitions, role change notifications", SQL: authV3},
+		{Component: "auth", Version: 4, Name: "TOTP second factors, recovery codes, login challenges", SQL: authV4},
 	}
 }
 
@@ -163,4 +164,44 @@ CREATE TRIGGER roles_notify AFTER INSERT OR UPDATE OR DELETE ON abe.roles
   FOR EACH ROW EXECUTE FUNCTION abe.notify_roles();
 CREATE TRIGGER user_roles_notify AFTER INSERT OR UPDATE OR DELETE ON abe.user_roles
   FOR EACH ROW EXECUTE FUNCTION abe.notify_roles();
+`
+
+// authV4 adds TOTP. Secrets are sealed with AES-GCM under a key that is
+// not in the database (key_id names it, for rotation); last_step is the
+// newest time step accepted, so a code works once. Recovery codes and
+// challenge tokens are stored as keyed hashes. A session remembers
+// whether its login passed the second factor, so refreshed access tokens
+// say so too.
+const authV4 = `
+CREATE TABLE abe.mfa_totp (
+  user_id    uuid PRIMARY KEY REFERENCES abe.users (id) ON DELETE CASCADE,
+  key_id     text NOT NULL,
+  secret     bytea NOT NULL,
+  last_step  bigint NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL,
+  enabled_at timestamptz
+);
+
+CREATE TABLE abe.mfa_recovery_codes (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  user_id    uuid NOT NULL REFERENCES abe.users (id) ON DELETE CASCADE,
+  code_hash  bytea NOT NULL,
+  created_at timestamptz NOT NULL,
+  used_at    timestamptz
+);
+CREATE INDEX mfa_recovery_codes_user_idx ON abe.mfa_recovery_codes (user_id);
+
+CREATE TABLE abe.mfa_challenges (
+  id         uuid PRIMARY KEY,
+  user_id    uuid NOT NULL REFERENCES abe.users (id) ON DELETE CASCADE,
+  token_hash bytea NOT NULL UNIQUE,
+  ip         text NOT NULL DEFAULT '',
+  failures   int NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  used_at    timestamptz
+);
+CREATE INDEX mfa_challenges_expires_idx ON abe.mfa_challenges (expires_at);
+
+ALTER TABLE abe.refresh_tokens ADD COLUMN mfa boolean NOT NULL DEFAULT false;
 `

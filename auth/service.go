@@ -49,20 +49,24 @@ type Options struct {
 // Service is abe's account system: registration, login with lockout,
 // access and refresh tokens, email flows, the audit trail.
 type Service struct {
-	db      *pgxpool.Pool
-	cfg     schema.Auth
-	dev     bool
-	limit   int64
-	now     func() time.Time
-	log     *slog.Logger
-	keys    *KeySet
-	parser  *jwt.Parser
-	hasher  *Hasher
-	policy  PasswordPolicy
-	seal    cipher.AEAD
-	roles   *roleCache
-	revoked *revocations
-	bus     Bus
+	db     *pgxpool.Pool
+	cfg    schema.Auth
+	dev    bool
+	limit  int64
+	now    func() time.Time
+	log    *slog.Logger
+	keys   *KeySet
+	parser *jwt.Parser
+	hasher *Hasher
+	policy PasswordPolicy
+	seal   cipher.AEAD
+	// totp seals TOTP secrets; recoveryKey keys the hashes of recovery
+	// codes.
+	totp        *totpSealer
+	recoveryKey []byte
+	roles       *roleCache
+	revoked     *revocations
+	bus         Bus
 	// watchers hear of revocations and role changes.
 	watchers watchers
 	outbox   *outbox
@@ -104,6 +108,10 @@ func New(ctx context.Context, db *pgxpool.Pool, cfg Config, opts *Options) (*Ser
 	if s.seal, err = cipher.NewGCM(block); err != nil {
 		return nil, err
 	}
+	if s.totp, err = newTOTPSealer(cfg.Auth); err != nil {
+		return nil, err
+	}
+	s.recoveryKey = derive(cfg.Auth.Secret, "recovery code hashing")
 	s.accessTTL = time.Duration(cfg.Auth.AccessTokenTTL)
 	s.refreshTTL = time.Duration(cfg.Auth.RefreshTokenTTL)
 	s.grace = time.Duration(cfg.Auth.RefreshReuseGrace)

@@ -17,10 +17,13 @@ type TokenAnswer struct {
 	RefreshToken string `json:"refresh_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int    `json:"expires_in"`
+	// Challenge, when set, is the whole answer: the login needs a second
+	// factor before tokens are given.
+	Challenge *MFAChallenge `json:"-"`
 }
 
-func (s *Service) answer(u *User, refresh, family string, now time.Time) (*TokenAnswer, error) {
-	access, exp, err := s.issueAccess(u, family, now)
+func (s *Service) answer(u *User, refresh, family string, now time.Time, mfa bool) (*TokenAnswer, error) {
+	access, exp, err := s.issueAccess(u, family, now, mfa)
 	if err != nil {
 		return nil, err
 	}
@@ -28,17 +31,19 @@ func (s *Service) answer(u *User, refresh, family string, now time.Time) (*Token
 }
 
 // startSession begins a refresh token family for u: one login, one family.
-func (s *Service) startSession(ctx context.Context, db dbtx, u *User, c client) (*TokenAnswer, error) {
+// mfa records that the login passed a second factor, for every access
+// token of the session.
+func (s *Service) startSession(ctx context.Context, db dbtx, u *User, c client, mfa bool) (*TokenAnswer, error) {
 	now := s.now()
 	family := uuid.Must(uuid.NewV7()).String()
 	token, hash := newOpaqueToken()
-	_, err := db.Exec(ctx, `INSERT INTO abe.refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at, ip, user_agent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		uuid.Must(uuid.NewV7()), family, u.ID, hash, now, now.Add(s.refreshTTL), c.ip, truncate(c.userAgent, maxUserAgent))
+	_, err := db.Exec(ctx, `INSERT INTO abe.refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at, ip, user_agent, mfa)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		uuid.Must(uuid.NewV7()), family, u.ID, hash, now, now.Add(s.refreshTTL), c.ip, truncate(c.userAgent, maxUserAgent), mfa)
 	if err != nil {
 		return nil, fmt.Errorf("start session: %w", err)
 	}
-	return s.answer(u, token, family, now)
+	return s.answer(u, token, family, now, mfa)
 }
 
 func truncate(s string, n int) string {
@@ -56,18 +61,19 @@ type refreshRow struct {
 	replacedBy       *string
 	sealed           []byte
 	revokedAt        *time.Time
+	mfa              bool
 }
 
 func scanRefresh(row pgx.Row) (*refreshRow, error) {
 	var r refreshRow
-	err := row.Scan(&r.id, &r.family, &r.user, &r.expiresAt, &r.usedAt, &r.replacedBy, &r.sealed, &r.revokedAt)
+	err := row.Scan(&r.id, &r.family, &r.user, &r.expiresAt, &r.usedAt, &r.replacedBy, &r.sealed, &r.revokedAt, &r.mfa)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	return &r, err
 }
 
-const refreshColumns = `id::text, family_id::text, user_id::text, expires_at, used_at, replaced_by::text, successor_sealed, revoked_at`
+const refreshColumns = `id::text, family_id::text, user_id::text, expires_at, used_at, replaced_by::text, successor_sealed, revoked_at, mfa`
 
 var errRefreshInvalid = errUnauthenticated("the refresh token is invalid or has expired; log in again")
 
@@ -115,15 +121,15 @@ func (s *Service) Refresh(ctx context.Context, token string, c client) (*TokenAn
 		}
 		next, hash := newOpaqueToken()
 		nextID := uuid.Must(uuid.NewV7()).String()
-		if _, err := db.Exec(ctx, `INSERT INTO abe.refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at, ip, user_agent)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, nextID, r.family, r.user, hash, now, now.Add(s.refreshTTL), c.ip, truncate(c.userAgent, maxUserAgent)); err != nil {
+		if _, err := db.Exec(ctx, `INSERT INTO abe.refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at, ip, user_agent, mfa)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, nextID, r.family, r.user, hash, now, now.Add(s.refreshTTL), c.ip, truncate(c.userAgent, maxUserAgent), r.mfa); err != nil {
 			return fmt.Errorf("refresh: %w", err)
 		}
 		if _, err := db.Exec(ctx, `UPDATE abe.refresh_tokens SET used_at = $2, replaced_by = $3, successor_sealed = $4 WHERE id = $1`,
 			r.id, now, nextID, s.sealToken(next)); err != nil {
 			return fmt.Errorf("refresh: %w", err)
 		}
-		answer, err = s.answer(u, next, r.family, now)
+		answer, err = s.answer(u, next, r.family, now, r.mfa)
 		return err
 	})
 	if err != nil {
@@ -155,7 +161,7 @@ func (s *Service) currentOfFamily(ctx context.Context, db dbtx, r *refreshRow, u
 				// answered, but it is no theft either.
 				return nil, errRefreshInvalid
 			}
-			return s.answer(u, token, r.family, now)
+			return s.answer(u, token, r.family, now, r.mfa)
 		}
 		prev = next
 	}

@@ -22,8 +22,10 @@ type accessClaims struct {
 	AMR      []string `json:"amr,omitempty"`
 }
 
-// issueAccess signs an access token for u in session sid.
-func (s *Service) issueAccess(u *User, sid string, now time.Time) (token string, exp time.Time, err error) {
+// issueAccess signs an access token for u in session sid. Its amr claim
+// (RFC 8176) says how the session's login was authenticated: pwd, and otp
+// after a TOTP code or a recovery code.
+func (s *Service) issueAccess(u *User, sid string, now time.Time, mfa bool) (token string, exp time.Time, err error) {
 	exp = now.Add(s.accessTTL)
 	c := accessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -38,6 +40,9 @@ func (s *Service) issueAccess(u *User, sid string, now time.Time) (token string,
 		Roles:    u.Roles,
 		SID:      sid,
 		AMR:      []string{"pwd"},
+	}
+	if mfa {
+		c.AMR = append(c.AMR, "otp")
 	}
 	if c.Roles == nil {
 		c.Roles = []string{}
@@ -87,7 +92,7 @@ func (s *Service) VerifyAccess(token string) (*Principal, error) {
 		SessionID: c.SID, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time,
 	}
 	for _, m := range c.AMR {
-		if m == "mfa" || m == "otp" {
+		if m == "otp" {
 			p.MFA = true
 		}
 	}

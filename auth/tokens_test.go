@@ -409,7 +409,7 @@ func FuzzVerifyAccess(f *testing.F) {
 	}
 	defer s.Close()
 	u := &User{ID: "018f0000-0000-7000-8000-000000000000", Email: "a@b.c", Roles: []string{"user"}}
-	good, _, err := s.issueAccess(u, "018f0000-0000-7000-8000-000000000001", time.Now())
+	good, _, err := s.issueAccess(u, "018f0000-0000-7000-8000-000000000001", time.Now(), false)
 	if err != nil {
 		f.Fatal(err)
 	}

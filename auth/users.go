@@ -18,6 +18,7 @@ type User struct {
 	Email         string    `json:"email"`
 	Name          string    `json:"name"`
 	EmailVerified bool      `json:"email_verified"`
+	MFAEnabled    bool      `json:"mfa_enabled"`
 	Roles         []string  `json:"roles"`
 	Version       int64     `json:"version"`
 	CreatedAt     time.Time `json:"created_at"`
@@ -33,11 +34,12 @@ var ErrNotFound = errors.New("not found")
 var ErrEmailTaken = errors.New("an account with this email already exists")
 
 const userColumns = `u.id, u.email, u.name, u.email_verified, u.version, u.created_at, u.updated_at, coalesce(u.password_hash, ''),
-	coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM abe.user_roles r WHERE r.user_id = u.id), '{}')`
+	coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM abe.user_roles r WHERE r.user_id = u.id), '{}'),
+	EXISTS (SELECT 1 FROM abe.mfa_totp m WHERE m.user_id = u.id AND m.enabled_at IS NOT NULL)`
 
 func scanUser(row pgx.Row) (*User, error) {
 	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.passwordHash, &u.Roles)
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.EmailVerified, &u.Version, &u.CreatedAt, &u.UpdatedAt, &u.passwordHash, &u.Roles, &u.MFAEnabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

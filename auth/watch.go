@@ -22,12 +22,14 @@ func (s *Service) Authorize(ctx context.Context, token string) (*Principal, erro
 	return p, nil
 }
 
-// RefreshRoles sets p's roles and permissions to the user's roles now.
+// RefreshRoles sets p's roles and permissions to the user's roles now,
+// less those that need a second factor p's session did not pass.
 func (s *Service) RefreshRoles(ctx context.Context, p *Principal) error {
 	roles, err := s.roles.of(ctx, p.UserID)
 	if err != nil {
 		return err
 	}
+	roles = s.effectiveRoles(roles, p.MFA)
 	p.Roles, p.Permissions = roles, s.roles.permissions(roles)
 	return nil
 }

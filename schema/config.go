@@ -111,6 +111,27 @@ type Auth struct {
 	Lockout                  Lockout  `yaml:"lockout"`
 	Password                 Password `yaml:"password"`
 	Links                    Links    `yaml:"links"`
+	MFA                      MFA      `yaml:"mfa"`
+	// RequireMFAForRoles are roles that count only in sessions that
+	// passed a second factor.
+	RequireMFAForRoles []string `yaml:"require_mfa_for_roles"`
+}
+
+// MFA configures TOTP second factors.
+type MFA struct {
+	// Issuer is the name authenticator apps show.
+	Issuer string `yaml:"issuer"`
+	// ChallengeTTL is how long a login's mfa_token waits for its code.
+	ChallengeTTL Duration `yaml:"challenge_ttl"`
+	// EncryptionKeys seal TOTP secrets at rest: the first seals, all open.
+	EncryptionKeys []EncryptionKey `yaml:"encryption_keys"`
+}
+
+// EncryptionKey is an AES-256 key, base64, with the id stored beside what
+// it sealed.
+type EncryptionKey struct {
+	ID  string `yaml:"id"`
+	Key string `yaml:"key"`
 }
 
 // SigningKey is one key of auth.keys.
@@ -367,6 +388,8 @@ func (c *Config) withDefaults() {
 	orDuration(&l.Duration, 30*time.Minute)
 	a.Password.MinLength = cmp.Or(a.Password.MinLength, 8)
 	a.Password.MaxLength = cmp.Or(a.Password.MaxLength, 128)
+	a.MFA.Issuer = cmp.Or(a.MFA.Issuer, "abe")
+	orDuration(&a.MFA.ChallengeTTL, 5*time.Minute)
 	a.Links.VerifyEmail = cmp.Or(a.Links.VerifyEmail, s.PublicURL+"/api/auth/verify-email?token={token}")
 	a.Links.ResetPassword = cmp.Or(a.Links.ResetPassword, s.PublicURL+"/api/auth/password/reset?token={token}")
 

@@ -146,6 +146,12 @@ func (s *configSchema) diagnose(doc *document, e *jsonschema.ValidationError, p 
 	case *kind.Maximum:
 		d.Message = fmt.Sprintf("must be at most %s, not %s", k.Want.RatString(), k.Got.RatString())
 		d.Hint = "choose a value within the allowed range"
+	case *kind.MinLength:
+		d.Message = fmt.Sprintf("must have at least %d character(s), not %d", k.Want, k.Got)
+		d.Hint = "write a longer value, or leave the key out for the default"
+	case *kind.MaxLength:
+		d.Message = fmt.Sprintf("must have at most %d characters, not %d", k.Want, k.Got)
+		d.Hint = "shorten it"
 	}
 	return Diagnostics{d}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -184,6 +185,22 @@ func (c *checker) checkAuth() {
 	}
 	if len(a.Keys) > 0 && signers == 0 && broken == 0 {
 		c.add([]string{"auth", "keys"}, true, "no key can sign: every key only has a public_key", "give one key its secret (HS256) or private_key")
+	}
+	mfaIDs := map[string]bool{}
+	for i, k := range a.MFA.EncryptionKeys {
+		path := []string{"auth", "mfa", "encryption_keys", strconv.Itoa(i)}
+		if mfaIDs[k.ID] || k.ID == "secret" {
+			c.add(append(path, "id"), false, "key id %q is used twice (\"secret\" names the key derived from auth.secret)", "give every key its own id", k.ID)
+		}
+		mfaIDs[k.ID] = true
+		if _, err := DecodeEncryptionKey(k.Key); err != nil {
+			c.add(append(path, "key"), false, "%v", "make one with `openssl rand -base64 32` and pass it as ${VAR}", err)
+		}
+	}
+	for i, r := range a.RequireMFAForRoles {
+		if !slices.ContainsFunc(c.cfg.Roles, func(role *Role) bool { return role.Name == r }) {
+			c.add([]string{"auth", "require_mfa_for_roles", strconv.Itoa(i)}, false, "there is no role %q in roles", "name a role defined under roles:", r)
+		}
 	}
 	for _, d := range []struct {
 		key string
@@ -605,4 +622,16 @@ func (c *checker) checkIndexes(col *Collection) {
 		}
 		seen[key] = i
 	}
+}
+
+// DecodeEncryptionKey reads an AES-256 key of auth.mfa.encryption_keys.
+func DecodeEncryptionKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, errors.New("the key is not base64")
+	}
+	if len(k) != 32 {
+		return nil, fmt.Errorf("the key is %d bytes; AES-256 needs 32", len(k))
+	}
+	return k, nil
 }

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/abe-stack/abe/internal/pg/pgtest"
 )
 
@@ -86,7 +88,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestHelpHasExamples(t *testing.T) {
-	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}, {"users"}, {"users", "create"}, {"users", "unlock"}, {"users", "roles"}, {"users", "roles", "add"}, {"users", "roles", "remove"}, {"roles", "list"}} {
+	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}, {"users"}, {"users", "create"}, {"users", "unlock"}, {"users", "mfa-reset"}, {"users", "roles"}, {"users", "roles", "add"}, {"users", "roles", "remove"}, {"roles", "list"}} {
 		out, _, err := run(t, nil, append(args, "--help")...)
 		if err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, "abe "+strings.Join(args, " ")) {
 			t.Errorf("abe %s --help has no example:\n%s", strings.Join(args, " "), out)
@@ -495,6 +497,27 @@ func TestUsersCreateAndUnlock(t *testing.T) {
 	}
 	if _, _, err := run(t, env, "users", "unlock", "--config", cfg, "nobody@example.test"); err == nil {
 		t.Fatal("unlocking an unknown email succeeded")
+	}
+
+	// mfa-reset: refused for an account without MFA, done for one with it.
+	if _, _, err := run(t, env, "users", "mfa-reset", "--config", cfg, "admin@example.test"); err == nil || !strings.Contains(err.Error(), "not on") {
+		t.Fatalf("mfa-reset without MFA: %v", err)
+	}
+	db, err := pgx.Connect(context.Background(), env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	if _, err := db.Exec(context.Background(), `INSERT INTO abe.mfa_totp (user_id, key_id, secret, created_at, enabled_at)
+		SELECT id, 'secret', '\x00', now(), now() FROM abe.users WHERE email = 'admin@example.test'`); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := run(t, env, "users", "mfa-reset", "--config", cfg, "admin@example.test"); err != nil || !strings.Contains(out, "is off") {
+		t.Fatalf("mfa-reset: %q %v", out, err)
+	}
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM abe.mfa_totp`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after mfa-reset: %d factors, %v", n, err)
 	}
 }
 

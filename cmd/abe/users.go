@@ -17,14 +17,15 @@ import (
 func newUsersCmd(g *globalOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "users",
-		Short: "Manage accounts: create, unlock",
+		Short: "Manage accounts: create, unlock, reset MFA, roles",
 		Long: `Manage accounts from the command line, for instance to create the first
 administrator. The database is database.url, or the local cluster when it
 is empty, as for 'abe migrate'; it must be migrated.`,
 		Example: `  abe users create --email admin@example.com --password - --role admin
-  abe users unlock someone@example.com`,
+  abe users unlock someone@example.com
+  abe users mfa-reset someone@example.com`,
 	}
-	cmd.AddCommand(newUsersCreateCmd(g), newUsersUnlockCmd(g), newUsersRolesCmd(g))
+	cmd.AddCommand(newUsersCreateCmd(g), newUsersUnlockCmd(g), newUsersMFAResetCmd(g), newUsersRolesCmd(g))
 	return cmd
 }
 
@@ -196,6 +197,32 @@ func newUsersUnlockCmd(g *globalOpts) *cobra.Command {
 					return err
 				}
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Unlocked %s.\n", u.Email)
+				return err
+			})
+		},
+	}
+}
+
+func newUsersMFAResetCmd(g *globalOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "mfa-reset EMAIL",
+		Short: "Turn off two-factor authentication for a user who lost the device",
+		Long: `Removes the user's TOTP secret and recovery codes and ends their sessions,
+so they log in with the password alone and can enrol a new device. It is
+recorded as an mfa_disabled security event. Check who is asking first: this
+is what an attacker holding the password would want.`,
+		Example: `  abe users mfa-reset someone@example.com`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAuth(cmd, g, func(s *auth.Service) error {
+				u, err := s.UserByEmail(cmd.Context(), args[0])
+				if err != nil {
+					return fmt.Errorf("reset MFA of %s: %w", args[0], err)
+				}
+				if err := s.ResetMFA(cmd.Context(), u.ID, "cli"); err != nil {
+					return fmt.Errorf("reset MFA of %s: %w", u.Email, err)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "Two-factor authentication is off for %s; their sessions have ended.\n", u.Email)
 				return err
 			})
 		},
