@@ -27,6 +27,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
@@ -84,6 +85,9 @@ type App struct {
 	redis   *redis.Client
 	handler http.Handler
 	openapi []byte
+	// extraDeps are more dependencies for /readyz (the job queue, file
+	// storage), added as their services start.
+	extraDeps []dependency
 	// stop ends the background work (the change log prune).
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -176,6 +180,11 @@ func (a *App) services(ctx context.Context) error {
 			return err
 		}
 	}
+	a.metrics = prometheus.NewRegistry()
+	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), pg.NewPoolCollector(a.pool))
+	authEvents := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "abe", Subsystem: "auth", Name: "events_total",
+		Help: "Security events recorded, by type (login_failed, lockout, token_reuse, mfa_failed, ...)."}, []string{"type"})
+	a.metrics.MustRegister(authEvents)
 	rt := a.cfg.Realtime
 	var err error
 	a.broker, err = broker.New(ctx, broker.Config{Kind: rt.Broker, Pool: a.pool, RedisURL: rt.RedisURL, Logger: a.log})
@@ -183,7 +192,8 @@ func (a *App) services(ctx context.Context) error {
 		return fmt.Errorf("start the realtime broker: %w", err)
 	}
 	svc, err := auth.New(ctx, a.pool, auth.Config{Auth: a.cfg.Auth, Dev: a.opts.Dev, BodyLimit: int64(a.cfg.Server.BodyLimit)},
-		&auth.Options{Now: a.opts.Now, Mailer: mailer, Logger: a.log, Bus: authBus{b: a.broker, publish: rt.Broker != "postgres"}})
+		&auth.Options{Now: a.opts.Now, Mailer: mailer, Logger: a.log, Bus: authBus{b: a.broker, publish: rt.Broker != "postgres"},
+			OnEvent: func(typ string) { authEvents.WithLabelValues(typ).Inc() }})
 	if err != nil {
 		return fmt.Errorf("start auth: %w", err)
 	}
@@ -199,7 +209,6 @@ func (a *App) services(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start the records engine: %w", err)
 	}
-	a.metrics = prometheus.NewRegistry()
 	a.hub, err = realtime.New(realtime.Config{Engine: a.engine, Rules: a.rules, Auth: a.auth, Broker: a.broker, Settings: rt,
 		AllowedOrigins: a.cfg.Server.CORS.AllowedOrigins, Logger: a.log, Metrics: realtime.NewMetrics(a.metrics), Now: a.opts.Now})
 	if err != nil {
@@ -307,6 +316,7 @@ func (a *App) routes() http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(
+		httpx.NewHTTPMetrics(a.metrics).Middleware,
 		httpx.WithRequestID,
 		httpx.ClientIP(trusted),
 		httpx.SecurityHeaders,
@@ -342,13 +352,32 @@ func (a *App) routes() http.Handler {
 		_, _ = w.Write(a.openapi) //nolint:errcheck // the client went away
 	})
 	r.Get("/api/realtime", a.hub.ServeHTTP)
-	r.Get("/metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{}).ServeHTTP)
 	a.auth.Routes(r)
 	a.engine.Routes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}
-	return r
+	m := srv.Metrics
+	if m.Disabled {
+		return r
+	}
+	// /metrics stands beside the API, not in it: its bearer token is no
+	// access token, so the API's authentication must not see it.
+	var allow []netip.Prefix
+	for _, p := range m.Allow {
+		if prefix, err := schema.ParsePrefix(p); err == nil {
+			allow = append(allow, prefix)
+		}
+	}
+	metrics := promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{})
+	guarded := httpx.WithRequestID(httpx.ClientIP(trusted)(httpx.SecurityHeaders(httpx.GuardMetrics(m.Token, allow)(metrics))))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/metrics" && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
+			guarded.ServeHTTP(w, req)
+			return
+		}
+		r.ServeHTTP(w, req)
+	})
 }
 
 // Engine is the records engine.
@@ -394,49 +423,72 @@ func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// dependency is something /readyz checks. A required one that is down
+// makes the node unready (503), so a load balancer stops sending it
+// traffic; others are reported without that.
+type dependency struct {
+	name     string
+	required bool
+	check    func(ctx context.Context) error
+}
+
+// dependencies lists what /readyz checks, in the order it reports them.
+func (a *App) dependencies() []dependency {
+	deps := []dependency{{name: "database", required: true, check: func(ctx context.Context) error {
+		if err := a.pool.Ping(ctx); err != nil {
+			return errors.New(pg.Explain(err))
+		}
+		return nil
+	}}}
+	if a.redis != nil {
+		// The rate limiter lets requests through while Redis is away, so
+		// the node stays ready; the check says what is wrong.
+		deps = append(deps, dependency{name: "redis", check: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }})
+	}
+	if a.broker != nil {
+		// Realtime catches up by polling while the broker is away, so the
+		// node stays ready; the check says what is wrong.
+		deps = append(deps, dependency{name: "broker_" + a.broker.Name(), check: a.broker.Check})
+	}
+	return append(deps, a.extraDeps...)
+}
+
 // check is the state of one dependency in /readyz.
 type check struct {
 	Status    string  `json:"status"`
+	Required  bool    `json:"required"`
 	LatencyMS float64 `json:"latency_ms"`
 	Error     string  `json:"error,omitempty"`
 }
 
+// readyz checks every dependency at once, each within 2 s.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	start := time.Now()
-	db := check{Status: "up"}
-	if err := a.pool.Ping(ctx); err != nil {
-		db.Status, db.Error = "down", pg.Explain(err)
+	deps := a.dependencies()
+	results := make([]check, len(deps))
+	var wg sync.WaitGroup
+	for i, d := range deps {
+		wg.Go(func() {
+			start := time.Now()
+			c := check{Status: "up", Required: d.required}
+			if err := d.check(ctx); err != nil {
+				c.Status, c.Error = "down", err.Error()
+			}
+			c.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+			results[i] = c
+		})
 	}
-	db.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
-	checks := map[string]check{"database": db}
+	wg.Wait()
+	checks := make(map[string]check, len(deps))
 	status, code := "ready", http.StatusOK
-	if db.Status != "up" {
-		status, code = "unavailable", http.StatusServiceUnavailable
-	}
-	if a.redis != nil {
-		start := time.Now()
-		rc := check{Status: "up"}
-		if err := a.redis.Ping(ctx).Err(); err != nil {
-			// The rate limiter lets requests through while Redis is away,
-			// so the node stays ready; the check says what is wrong.
-			rc.Status, rc.Error = "down", err.Error()
+	for i, d := range deps {
+		checks[d.name] = results[i]
+		if d.required && results[i].Status != "up" {
+			status, code = "unavailable", http.StatusServiceUnavailable
 		}
-		rc.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
-		checks["redis"] = rc
 	}
-	if a.broker != nil {
-		start := time.Now()
-		bc := check{Status: "up"}
-		if err := a.broker.Check(ctx); err != nil {
-			// Realtime catches up by polling while the broker is away, so
-			// the node stays ready; the check says what is wrong.
-			bc.Status, bc.Error = "down", err.Error()
-		}
-		bc.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
-		checks["broker_"+a.broker.Name()] = bc
-	}
+	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 

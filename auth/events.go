@@ -70,6 +70,9 @@ func (s *Service) record(ctx context.Context, db dbtx, c client, userID, typ str
 	if err != nil {
 		return fmt.Errorf("record %s event: %w", typ, err)
 	}
+	if s.onEvent != nil {
+		s.onEvent(typ)
+	}
 	return nil
 }
 

@@ -40,6 +40,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Argon2 overrides the hashing cost (tests use a cheap one).
 	Argon2 *Argon2Params
+	// OnEvent hears the type of each security event as it is recorded
+	// (for metrics). It must not block.
+	OnEvent func(typ string)
 	// Bus carries invalidations (revocations, role changes) between
 	// nodes. Nil listens for the tables' NOTIFYs on a connection of the
 	// service's own.
@@ -67,6 +70,7 @@ type Service struct {
 	roles       *roleCache
 	revoked     *revocations
 	bus         Bus
+	onEvent     func(typ string)
 	// watchers hear of revocations and role changes.
 	watchers watchers
 	outbox   *outbox
@@ -139,6 +143,7 @@ func New(ctx context.Context, db *pgxpool.Pool, cfg Config, opts *Options) (*Ser
 	s.outbox = newOutbox(mailer, s.log)
 	s.revoked = newRevocations(db, s.now, s.log)
 	s.bus = opts.Bus
+	s.onEvent = opts.OnEvent
 	s.listen = &listener{db: db, bus: opts.Bus, log: s.log, ready: make(chan struct{}),
 		handlers: map[string]func(context.Context, string) error{
 			chanRevocations: func(ctx context.Context, _ string) error {

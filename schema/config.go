@@ -42,6 +42,18 @@ type Server struct {
 	TrustedProxies []string  `yaml:"trusted_proxies"`
 	CORS           CORS      `yaml:"cors"`
 	RateLimit      RateLimit `yaml:"rate_limit"`
+	Metrics        Metrics   `yaml:"metrics"`
+}
+
+// Metrics guards /metrics. With neither a token nor an allow list it is
+// open, as Prometheus endpoints usually are behind a private network.
+type Metrics struct {
+	// Disabled removes /metrics.
+	Disabled bool `yaml:"disabled"`
+	// Token, when set, lets a scraper in with Authorization: Bearer <token>.
+	Token string `yaml:"token"`
+	// Allow lists the CIDRs (or IPs) whose requests need no token.
+	Allow []string `yaml:"allow"`
 }
 
 // CORS configures cross-origin requests from browsers.

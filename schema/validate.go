@@ -84,6 +84,14 @@ func (c *checker) checkServer() {
 			c.add([]string{"server", "trusted_proxies", strconv.Itoa(i)}, false, "%q is not an IP address or CIDR", "write it like 10.0.0.0/8 or 192.168.1.10", p)
 		}
 	}
+	for i, p := range srv.Metrics.Allow {
+		if _, err := ParsePrefix(p); err != nil {
+			c.add([]string{"server", "metrics", "allow", strconv.Itoa(i)}, false, "%q is not an IP address or CIDR", "write it like 10.0.0.0/8 or 192.168.1.10", p)
+		}
+	}
+	if t := srv.Metrics.Token; t != "" && len(t) < 16 {
+		c.add([]string{"server", "metrics", "token"}, false, "the metrics token is %d characters; it needs at least 16", "generate one with `openssl rand -base64 24` and pass it as ${ABE_METRICS_TOKEN}", len(t))
+	}
 	cors := srv.CORS
 	for i, o := range cors.AllowedOrigins {
 		p := []string{"server", "cors", "allowed_origins", strconv.Itoa(i)}

@@ -187,6 +187,7 @@ func sharedSchemas() *object {
 			"email", obj("type", "string", "format", "email"),
 			"name", str(),
 			"email_verified", boolean(),
+			"mfa_enabled", boolean(),
 			"roles", arrayOf(str()),
 			"version", integer(),
 			"created_at", dateTime(),
@@ -199,6 +200,31 @@ func sharedSchemas() *object {
 			"token_type", obj("const", "Bearer"),
 			"expires_in", obj("type", "integer", "description", "Seconds until the access token expires."),
 		), "user", "access_token", "refresh_token", "token_type", "expires_in"),
+		"MFAChallenge", open(obj(
+			"mfa_required", obj("const", true),
+			"mfa_token", obj("type", "string", "description", "Send it to /api/auth/mfa/verify with a code."),
+			"methods", arrayOf(obj("enum", []any{"totp", "recovery_code"})),
+			"expires_in", obj("type", "integer", "description", "Seconds the mfa_token stays valid."),
+		), "mfa_required", "mfa_token", "methods", "expires_in"),
+		"MFAVerifyRequest", closed(obj(
+			"mfa_token", str(),
+			"code", obj("type", "string", "pattern", "^[0-9 ]{6,8}$", "description", "The 6 digits the authenticator app shows."),
+			"recovery_code", obj("type", "string", "description", "One of the recovery codes, like abcde-fghij."),
+		), "mfa_token"),
+		"TOTPSetupRequest", closed(obj("restart", obj("type", "boolean", "description", "Replace a pending setup with a new secret."))),
+		"TOTPSetup", open(obj(
+			"secret", obj("type", "string", "description", "The key in base32, for typing into an app."),
+			"otpauth_url", obj("type", "string", "description", "The otpauth://totp/ URL the QR code holds."),
+			"qr_code", obj("type", "string", "description", "A PNG data URL of the QR code."),
+		), "secret", "otpauth_url", "qr_code"),
+		"CodeRequest", closed(obj("code", obj("type", "string", "description", "The 6 digits the authenticator app shows.")), "code"),
+		"MFADisableRequest", closed(obj(
+			"password", str(),
+			"code", obj("type", "string", "description", "The 6 digits the authenticator app shows."),
+			"recovery_code", obj("type", "string", "description", "One of the recovery codes."),
+		), "password"),
+		"MFAEnabled", open(obj("enabled", obj("const", true), "recovery_codes", arrayOf(str())), "enabled", "recovery_codes"),
+		"RecoveryCodes", open(obj("recovery_codes", arrayOf(str())), "recovery_codes"),
 		"StatusAnswer", open(obj(
 			"status", obj("type", "string", "description", "What happened, like verification_sent."),
 			"detail", str(),
@@ -266,6 +292,7 @@ func sharedSchemas() *object {
 			"status", obj("enum", []any{"ready", "unavailable"}),
 			"checks", obj("type", "object", "additionalProperties", open(obj(
 				"status", obj("enum", []any{"up", "down"}),
+				"required", obj("type", "boolean", "description", "A required dependency that is down makes the node unavailable (503)."),
 				"latency_ms", obj("type", "number"),
 				"error", str(),
 			), "status", "latency_ms")),

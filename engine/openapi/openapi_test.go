@@ -296,7 +296,7 @@ func TestSecurity(t *testing.T) {
 		"post /api/auth/register": true, "post /api/auth/login": true, "post /api/auth/refresh": true,
 		"post /api/auth/password/forgot": true, "post /api/auth/password/reset": true, "get /api/auth/password/reset": true,
 		"post /api/auth/verify-email": true, "get /api/auth/verify-email": true, "get /api/auth/jwks.json": true,
-		"get /healthz": true, "get /readyz": true,
+		"get /healthz": true, "get /readyz": true, "post /api/auth/mfa/verify": true,
 	}
 	operations(doc, func(path, method string, op map[string]any) {
 		key := method + " " + path

@@ -87,8 +87,31 @@ func authPaths(paths *object) {
 		), 400, 409, 413, 415, 422, 429))))
 	paths.set("/api/auth/login", obj("post", operation("login", "auth", "Log in with email and password").
 		set("security", public()).
+		set("description", "For an account with two-factor authentication the answer is an MFAChallenge instead of tokens: send its mfa_token with a code to /api/auth/mfa/verify.").
 		set("requestBody", jsonBody(ref("LoginRequest"))).
-		set("responses", responses(obj("200", tokenAnswer("Logged in.")), 400, 401, 403, 413, 415, 422, 429))))
+		set("responses", responses(obj("200", obj(
+			"description", "Logged in (the refresh token is also set as the abe_refresh cookie), or a second factor is needed.",
+			"headers", obj("Set-Cookie", obj("schema", str())),
+			"content", obj("application/json", obj("schema", obj("oneOf", []any{ref("TokenAnswer"), ref("MFAChallenge")}))),
+		)), 400, 401, 403, 413, 415, 422, 429))))
+	paths.set("/api/auth/mfa/verify", obj("post", operation("verifyMFA", "auth", "Complete a login with a code or a recovery code").
+		set("description", "The mfa_token works for one successful verify, expires after auth.mfa.challenge_ttl and ends after 5 wrong codes. Wrong codes count as failed logins of the account.").
+		set("security", public()).
+		set("requestBody", jsonBody(ref("MFAVerifyRequest"))).
+		set("responses", responses(obj("200", tokenAnswer("Logged in; access tokens carry amr [pwd, otp].")), 400, 401, 413, 415, 422, 429))))
+	paths.set("/api/auth/mfa/totp/setup", obj("post", operation("setupTOTP", "auth", "Start enrolling an authenticator app").
+		set("description", "Makes a pending secret; nothing is enforced until enable. A second setup while one is pending needs restart: true.").
+		set("requestBody", optionalBody(ref("TOTPSetupRequest"))).
+		set("responses", responses(obj("200", jsonResponse("The secret, its otpauth URL and a QR code.", ref("TOTPSetup"))), 400, 401, 409, 413, 415, 429))))
+	paths.set("/api/auth/mfa/totp/enable", obj("post", operation("enableTOTP", "auth", "Turn two-factor authentication on with a code").
+		set("requestBody", jsonBody(ref("CodeRequest"))).
+		set("responses", responses(obj("200", jsonResponse("On; the recovery codes are shown this once.", ref("MFAEnabled"))), 400, 401, 409, 413, 415, 422, 429))))
+	paths.set("/api/auth/mfa/totp/disable", obj("post", operation("disableTOTP", "auth", "Turn two-factor authentication off").
+		set("requestBody", jsonBody(ref("MFADisableRequest"))).
+		set("responses", responses(obj("204", emptyResponse("Off.")), 400, 401, 403, 409, 413, 415, 422, 429))))
+	paths.set("/api/auth/mfa/recovery-codes", obj("post", operation("regenerateRecoveryCodes", "auth", "Replace the recovery codes").
+		set("requestBody", jsonBody(ref("CodeRequest"))).
+		set("responses", responses(obj("200", jsonResponse("The new codes; the old ones no longer work.", ref("RecoveryCodes"))), 400, 401, 409, 413, 415, 422, 429))))
 	paths.set("/api/auth/refresh", obj("post", operation("refresh", "auth", "Trade a refresh token for new tokens").
 		set("description", "The refresh token is rotated on every use; presenting a used one after a short grace period revokes the whole session.").
 		set("security", public()).
@@ -160,6 +183,12 @@ func adminPaths(paths *object) {
 		"post", operation("unlockUser", "admin", "Lift a lockout after failed logins").
 			set("description", needs("users:manage")).
 			set("responses", responses(obj("204", emptyResponse("Unlocked.")), 401, 403, 404, 429)),
+	))
+	paths.set("/api/admin/users/{id}/mfa", obj(
+		"parameters", []any{paramRef("UserId")},
+		"delete", operation("resetMFA", "admin", "Turn off a user's two-factor authentication").
+			set("description", needs("users:manage")+" For a user who lost the device; their sessions end.").
+			set("responses", responses(obj("204", emptyResponse("Off.")), 401, 403, 404, 409, 429)),
 	))
 	paths.set("/api/admin/users/{id}/roles", obj(
 		"parameters", []any{paramRef("UserId")},
