@@ -32,7 +32,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest, c client) (
 	u, err := s.CreateUser(ctx, CreateUserOpts{Email: req.Email, Password: req.Password, Name: req.Name})
 	if errors.Is(err, ErrEmailTaken) && s.cfg.RequireEmailVerification {
 		if existing, err := s.UserByEmail(ctx, req.Email); err == nil {
-			m, err := renderMail("account_exists", "Someone tried to sign up with your email", existing.Email,
+			m, err := s.renderMail(kindAccountExists, existing.Email,
 				mailData{Name: existing.Name, Email: existing.Email, Link: strings.ReplaceAll(s.cfg.Links.ResetPassword, "?token={token}", "")})
 			if err != nil {
 				return nil, err
@@ -119,6 +119,14 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 	if s.cfg.RequireEmailVerification && !u.EmailVerified {
 		return nil, errStatus(http.StatusForbidden, "verify your email before logging in: open the link we sent to %s, or ask for a new one", u.Email)
 	}
+	var alert *mail.Message
+	if !u.MFAEnabled {
+		// Read before the batch, which cannot read: the login's own
+		// session must not count as an earlier one.
+		if alert, err = s.newDeviceAlert(ctx, s.db, u, c); err != nil {
+			return nil, err
+		}
+	}
 	var answer *TokenAnswer
 	err = s.inBatch(ctx, func(db dbtx) error {
 		if rehash {
@@ -145,7 +153,11 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 		answer, err = s.startSession(ctx, db, u, c, false)
 		return err
 	})
-	return answer, err
+	if err != nil {
+		return nil, err
+	}
+	s.outbox.sendAlert(alert)
+	return answer, nil
 }
 
 // Email token kinds.
@@ -162,7 +174,7 @@ func (s *Service) verificationMail(ctx context.Context, db dbtx, u *User) (*mail
 	if err != nil {
 		return nil, err
 	}
-	return renderMail(kindVerifyEmail, "Verify your email", u.Email,
+	return s.renderMail(kindVerifyEmail, u.Email,
 		mailData{Name: u.Name, Email: u.Email, Link: link(s.cfg.Links.VerifyEmail, token), TTL: humanTTL(time.Duration(s.cfg.VerifyTokenTTL))})
 }
 
@@ -263,7 +275,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email string, c client) er
 	if err != nil {
 		return fmt.Errorf("forgot password: %w", err)
 	}
-	m, err := renderMail(kindResetPassword, "Reset your password", address,
+	m, err := s.renderMail(kindResetPassword, address,
 		mailData{Name: name, Email: address, Link: link(s.cfg.Links.ResetPassword, token), TTL: humanTTL(ttl)})
 	if err != nil {
 		return err

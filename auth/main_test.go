@@ -156,6 +156,8 @@ type envOpts struct {
 	// requireMFA is auth.require_mfa_for_roles (the test config has no
 	// roles section for the loader to check it against).
 	requireMFA []string
+	// mailTemplates is mail.templates.dir.
+	mailTemplates string
 }
 
 func newEnv(t *testing.T, o *envOpts) *env {
@@ -172,6 +174,7 @@ func newEnv(t *testing.T, o *envOpts) *env {
 	}
 	cfg := testConfig(t, o.extra)
 	cfg.Auth.RequireMFAForRoles = o.requireMFA
+	cfg.MailTemplates = o.mailTemplates
 	s, err := New(context.Background(), e.db, cfg, &Options{Now: e.clock.Now, Mailer: e.mail, Argon2: &cheapArgon2, Bus: o.bus})
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/abe-stack/abe/internal/mail"
 	"github.com/abe-stack/abe/schema"
 )
 
@@ -404,6 +405,10 @@ func (s *Service) EnableTOTP(ctx context.Context, p *Principal, code string, c c
 	if err := s.throttled(st); err != nil {
 		return nil, err
 	}
+	alert, err := s.alert(kindMFAEnabled, u, c, false)
+	if err != nil {
+		return nil, err
+	}
 	var codes []string
 	var refusal error
 	err = inTxPool(ctx, s, func(db dbtx) error {
@@ -436,7 +441,11 @@ func (s *Service) EnableTOTP(ctx context.Context, p *Principal, code string, c c
 	if err != nil {
 		return nil, err
 	}
-	return codes, refusal
+	if refusal != nil {
+		return nil, refusal
+	}
+	s.outbox.enqueue(alert)
+	return codes, nil
 }
 
 // DisableTOTPRequest is the body of POST /api/auth/mfa/totp/disable.
@@ -465,12 +474,21 @@ func (s *Service) DisableTOTP(ctx context.Context, p *Principal, req DisableTOTP
 	if !ok {
 		return errStatus(http.StatusForbidden, "the password is not right")
 	}
-	return s.withFactor(ctx, u, req.secondFactor, c, "disable", func(db dbtx, method string) error {
+	alert, err := s.alert(kindMFADisabled, u, c, false)
+	if err != nil {
+		return err
+	}
+	err = s.withFactor(ctx, u, req.secondFactor, c, "disable", func(db dbtx, method string) error {
 		if err := deleteMFA(ctx, db, u.ID); err != nil {
 			return err
 		}
 		return s.record(ctx, db, c, u.ID, EventMFADisabled, map[string]any{"with": method})
 	})
+	if err != nil {
+		return err
+	}
+	s.outbox.enqueue(alert)
+	return nil
 }
 
 // RegenerateRecoveryCodes replaces the recovery codes; the old ones stop
@@ -484,6 +502,10 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p *Principal, cod
 	if err != nil {
 		return nil, err
 	}
+	alert, err := s.alert(kindRecoveryCodesRenewed, u, c, false)
+	if err != nil {
+		return nil, err
+	}
 	var codes []string
 	err = s.withFactor(ctx, u, f, c, "recovery_codes", func(db dbtx, _ string) error {
 		if codes, err = s.newRecoveryCodes(ctx, db, u.ID); err != nil {
@@ -491,7 +513,11 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p *Principal, cod
 		}
 		return s.record(ctx, db, c, u.ID, EventRecoveryCodesMade, nil)
 	})
-	return codes, err
+	if err != nil {
+		return nil, err
+	}
+	s.outbox.enqueue(alert)
+	return codes, nil
 }
 
 func deleteMFA(ctx context.Context, db dbtx, userID string) error {
@@ -515,13 +541,17 @@ func (s *Service) ResetMFA(ctx context.Context, userID, by string) error {
 }
 
 func (s *Service) resetMFA(ctx context.Context, c client, userID, by string) error {
-	return inTxPool(ctx, s, func(db dbtx) error {
+	var alert *mail.Message
+	err := inTxPool(ctx, s, func(db dbtx) error {
 		u, err := s.userByID(ctx, db, userID)
 		if err != nil {
 			return err
 		}
 		if !u.MFAEnabled {
 			return errStatus(http.StatusConflict, "two-factor authentication is not on for %s", u.Email)
+		}
+		if alert, err = s.alert(kindMFADisabled, u, c, true); err != nil {
+			return err
 		}
 		if err := deleteMFA(ctx, db, u.ID); err != nil {
 			return err
@@ -532,6 +562,11 @@ func (s *Service) resetMFA(ctx context.Context, c client, userID, by string) err
 		}
 		return s.record(ctx, db, c, u.ID, EventMFADisabled, map[string]any{"by": by, "reset": true, "sessions_ended": n})
 	})
+	if err != nil {
+		return err
+	}
+	s.outbox.enqueue(alert)
+	return nil
 }
 
 // MFAChallenge is what a login answers when the account has a second
@@ -600,6 +635,7 @@ func (s *Service) VerifyMFA(ctx context.Context, req VerifyMFARequest, c client)
 	}
 	var answer *TokenAnswer
 	var refusal error
+	var alert *mail.Message
 	err = inTxPool(ctx, s, func(db dbtx) error {
 		// FOR UPDATE: two verifies of one challenge cannot both succeed.
 		var id string
@@ -631,6 +667,9 @@ func (s *Service) VerifyMFA(ctx context.Context, req VerifyMFARequest, c client)
 		if _, err := db.Exec(ctx, `UPDATE abe.mfa_challenges SET used_at = $2 WHERE id = $1`, id, s.now()); err != nil {
 			return fmt.Errorf("spend MFA challenge: %w", err)
 		}
+		if alert, err = s.newDeviceAlert(ctx, db, u, c); err != nil {
+			return err
+		}
 		if err := s.recordAttempt(ctx, db, normalizeEmail(u.Email), c.ip, true); err != nil {
 			return err
 		}
@@ -655,6 +694,7 @@ func (s *Service) VerifyMFA(ctx context.Context, req VerifyMFARequest, c client)
 	if refusal != nil {
 		return nil, refusal
 	}
+	s.outbox.sendAlert(alert)
 	return answer, nil
 }
 

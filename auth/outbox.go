@@ -1,44 +1,15 @@
 package auth
 
 import (
-	"bytes"
 	"context"
-	"embed"
-	"fmt"
-	htmltemplate "html/template"
 	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
-	texttemplate "text/template"
 	"time"
 
 	"github.com/abe-stack/abe/internal/mail"
 )
-
-//go:embed templates
-var templateFS embed.FS
-
-var (
-	textTemplates = texttemplate.Must(texttemplate.ParseFS(templateFS, "templates/*.txt"))
-	htmlTemplates = htmltemplate.Must(htmltemplate.ParseFS(templateFS, "templates/*.html"))
-)
-
-// mailData fills the templates.
-type mailData struct {
-	Name, Email, Link, TTL string
-}
-
-func renderMail(kind, subject string, to string, d mailData) (*mail.Message, error) {
-	var text, html bytes.Buffer
-	if err := textTemplates.ExecuteTemplate(&text, kind+".txt", d); err != nil {
-		return nil, fmt.Errorf("render %s mail: %w", kind, err)
-	}
-	if err := htmlTemplates.ExecuteTemplate(&html, kind+".html", d); err != nil {
-		return nil, fmt.Errorf("render %s mail: %w", kind, err)
-	}
-	return &mail.Message{To: []string{to}, Subject: subject, Text: text.String(), HTML: html.String()}, nil
-}
 
 // link puts a token into a link template.
 func link(template, token string) string {

@@ -30,6 +30,9 @@ type Config struct {
 	Dev bool
 	// BodyLimit caps request bodies.
 	BodyLimit int64
+	// MailTemplates is a directory of files that replace built-in mail
+	// templates (mail.templates.dir, resolved); empty keeps them all.
+	MailTemplates string
 }
 
 // Options are the service's collaborators; nil fields get defaults.
@@ -74,6 +77,7 @@ type Service struct {
 	// watchers hear of revocations and role changes.
 	watchers watchers
 	outbox   *outbox
+	mails    mailTemplates
 	listen   *listener
 
 	accessTTL, refreshTTL, grace time.Duration
@@ -116,6 +120,9 @@ func New(ctx context.Context, db *pgxpool.Pool, cfg Config, opts *Options) (*Ser
 		return nil, err
 	}
 	s.recoveryKey = derive(cfg.Auth.Secret, "recovery code hashing")
+	if s.mails, err = loadMailTemplates(cfg.MailTemplates); err != nil {
+		return nil, err
+	}
 	s.accessTTL = time.Duration(cfg.Auth.AccessTokenTTL)
 	s.refreshTTL = time.Duration(cfg.Auth.RefreshTokenTTL)
 	s.grace = time.Duration(cfg.Auth.RefreshReuseGrace)

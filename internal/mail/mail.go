@@ -1,14 +1,17 @@
 // Package mail sends email through an ordered list of providers: the
-// console (development), SMTP. When one fails the next is tried. It knows
-// nothing of what the mail says; callers render their own messages.
+// console (development), SMTP, and the HTTP APIs of SendGrid, Mailgun and
+// Amazon SES. When one fails the next is tried. It knows nothing of what
+// the mail says; callers render their own messages.
 package mail
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -34,9 +37,12 @@ type Config struct {
 	Providers []Provider
 }
 
-// Provider is one way to send mail.
+// Provider is one way to send mail. Which fields count depends on Type.
 type Provider struct {
-	Type     string // console or smtp
+	// Type is console, smtp, sendgrid, mailgun or ses.
+	Type string
+
+	// SMTP.
 	Host     string
 	Port     int
 	Username string
@@ -44,24 +50,68 @@ type Provider struct {
 	TLS      string // starttls, tls or none
 	// TLSConfig overrides the TLS settings, e.g. to trust a private CA.
 	TLSConfig *tls.Config
+
+	// APIKey authenticates to SendGrid and Mailgun.
+	APIKey string
+	// Domain is the Mailgun sending domain.
+	Domain string
+	// Region is Mailgun's us or eu, or the AWS region of SES.
+	Region string
+	// Endpoint replaces the API's base URL (scheme and host, optionally a
+	// path prefix): an EU endpoint, a gateway, a test server.
+	Endpoint string
+	// AccessKeyID and SecretAccessKey sign SES requests.
+	AccessKeyID     string
+	SecretAccessKey string
+
+	// Timeout bounds one attempt of a network provider. Default 15s.
+	Timeout time.Duration
+	// HTTPClient, when set, sends the HTTP providers' requests; its
+	// Timeout then wins over Timeout.
+	HTTPClient *http.Client
+}
+
+// DefaultTimeout bounds one attempt of a network provider.
+const DefaultTimeout = 15 * time.Second
+
+func (p Provider) timeout() time.Duration { return cmp.Or(p.Timeout, DefaultTimeout) }
+
+func (p Provider) httpClient() *http.Client {
+	if p.HTTPClient != nil {
+		return p.HTTPClient
+	}
+	return &http.Client{
+		Timeout: p.timeout(),
+		// A redirect would turn the POST into a GET that may well answer
+		// 200: take a 3xx as the failure it is instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // New builds the mailer cfg describes. Console output goes to console.
 func New(cfg Config, console io.Writer) (Mailer, error) {
 	var list Failover
 	for i, p := range cfg.Providers {
+		var m Mailer
+		var err error
 		switch p.Type {
 		case "console":
-			list = append(list, &Console{W: console, From: cfg.From})
+			m = &Console{W: console, From: cfg.From}
 		case "smtp":
-			s, err := NewSMTP(cfg.From, p)
-			if err != nil {
-				return nil, fmt.Errorf("mail provider %d (smtp): %w", i, err)
-			}
-			list = append(list, s)
+			m, err = NewSMTP(cfg.From, p)
+		case "sendgrid":
+			m, err = NewSendGrid(cfg.From, p)
+		case "mailgun":
+			m, err = NewMailgun(cfg.From, p)
+		case "ses":
+			m, err = NewSES(cfg.From, p)
 		default:
 			return nil, fmt.Errorf("mail provider %d: unknown type %q", i, p.Type)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("mail provider %d (%s): %w", i, p.Type, err)
+		}
+		list = append(list, m)
 	}
 	if len(list) == 1 {
 		return list[0], nil

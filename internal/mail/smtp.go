@@ -3,7 +3,6 @@ package mail
 import (
 	"context"
 	"fmt"
-	"time"
 
 	gomail "github.com/wneessen/go-mail"
 )
@@ -19,7 +18,7 @@ var _ Mailer = (*SMTP)(nil)
 
 // NewSMTP configures a client for p; nothing connects until Send.
 func NewSMTP(from string, p Provider) (*SMTP, error) {
-	opts := []gomail.Option{gomail.WithPort(p.Port), gomail.WithTimeout(15 * time.Second)}
+	opts := []gomail.Option{gomail.WithPort(p.Port), gomail.WithTimeout(p.timeout())}
 	switch p.TLS {
 	case "tls":
 		opts = append(opts, gomail.WithSSL())
