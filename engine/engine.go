@@ -16,6 +16,7 @@ import (
 
 	"github.com/abe-stack/abe/auth"
 	"github.com/abe-stack/abe/internal/httpx"
+	"github.com/abe-stack/abe/internal/storage"
 	"github.com/abe-stack/abe/rules"
 	"github.com/abe-stack/abe/schema"
 )
@@ -30,6 +31,9 @@ type Config struct {
 	Retention time.Duration
 	// Dev adds the denying rule to 403 answers.
 	Dev bool
+	// Storage keeps the files of file fields; without it their endpoints
+	// answer 501.
+	Storage storage.Storage
 }
 
 // Engine serves records.
@@ -42,6 +46,8 @@ type Engine struct {
 	now   func() time.Time
 	// committed is Options.Committed, or nothing.
 	committed func()
+	// urlKey signs download URLs.
+	urlKey []byte
 }
 
 // Options are the engine's collaborators.
@@ -69,6 +75,7 @@ func New(db *pgxpool.Pool, cfg Config, opts *Options) (*Engine, error) {
 	if e.cfg.BodyLimit == 0 {
 		e.cfg.BodyLimit = schema.DefaultBodyLimit
 	}
+	e.urlKey = deriveFileKey(cfg.Schema.Auth.Secret)
 	for _, c := range cfg.Schema.Collections {
 		co := newColl(cfg.Schema, c)
 		var err error

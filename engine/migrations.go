@@ -4,7 +4,10 @@ import "github.com/abe-stack/abe/schema"
 
 // Migrations are the system migrations of the change log.
 func Migrations() []schema.Migration {
-	return []schema.Migration{{Component: "engine", Version: 1, Name: "change log", SQL: changesV1}}
+	return []schema.Migration{
+		{Component: "engine", Version: 1, Name: "change log", SQL: changesV1},
+		{Component: "engine", Version: 2, Name: "file deletions", SQL: fileDeletionsV1},
+	}
 }
 
 // TableTriggers are the triggers every collection table gets: each write,
@@ -16,6 +19,10 @@ func TableTriggers() []schema.TableTrigger {
 	return []schema.TableTrigger{
 		{Suffix: "version", When: "BEFORE UPDATE", Function: "abe.bump_version"},
 		{Suffix: "changes", When: "AFTER INSERT OR UPDATE OR DELETE", Function: "abe.record_change"},
+		// Files a write lets go of (a replaced or removed file, the files
+		// of a deleted record, cascades included) are queued for deletion
+		// in the write's transaction; see files_cleanup.go.
+		{Suffix: "files", When: "AFTER UPDATE OF {fields} OR DELETE", Function: "abe.queue_file_deletions", OnFields: schema.File},
 	}
 }
 

@@ -28,6 +28,7 @@ func (e *Engine) Routes(r chi.Router) {
 		r.Put("/records/{id}", e.handlePut)
 		r.Delete("/records/{id}", e.handleDelete)
 		r.Get("/changes", e.handleChanges)
+		e.fileRoutes(r)
 	})
 	r.Post("/api/batch", e.handleBatch)
 }
@@ -172,6 +173,9 @@ func (e *Engine) create(ctx context.Context, tx dbtx, co *coll, c *caller, body 
 	if err != nil {
 		return nil, err
 	}
+	if err := co.checkFileValues(vals, nil, ""); err != nil {
+		return nil, err
+	}
 	var cols, ph []string
 	var args []any
 	for _, col := range co.columns {
@@ -299,6 +303,9 @@ type change struct {
 	patch   map[string]any
 	ops     []ops.Op
 	replace bool
+	// fileField is the file field an upload sets: it alone may take a
+	// name the client did not have.
+	fileField string
 }
 
 // update applies a change to the locked current row. With a version it is
@@ -342,6 +349,9 @@ func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 	}
 	vals, err := co.update.check(patch)
 	if err != nil {
+		return nil, err
+	}
+	if err := co.checkFileValues(vals, before, ch.fileField); err != nil {
 		return nil, err
 	}
 	after := Record{}

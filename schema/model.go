@@ -100,6 +100,10 @@ type TableTrigger struct {
 	When string
 	// Function is called FOR EACH ROW with the collection name as argument.
 	Function string
+	// OnFields, when set, puts the trigger only on collections with fields
+	// of this type: their names are passed after the collection name, and
+	// replace {fields} in When (for UPDATE OF).
+	OnFields FieldType
 }
 
 // DesiredWith is Desired plus the triggers components put on every
@@ -110,7 +114,21 @@ func DesiredWith(cfg *Config, triggers []TableTrigger) *Catalog {
 		qt := qualify(cfg.Database.Schema, col.Name)
 		for _, tt := range triggers {
 			name := objectName(col.Name, tt.Suffix)
-			sql := fmt.Sprintf("CREATE TRIGGER %s %s ON %s FOR EACH ROW EXECUTE FUNCTION %s(%s)", ident(name), tt.When, qt, tt.Function, QuoteLiteral(col.Name))
+			when, args := tt.When, []string{QuoteLiteral(col.Name)}
+			if tt.OnFields != "" {
+				var cols []string
+				for _, f := range col.Fields {
+					if f.Type == tt.OnFields {
+						cols = append(cols, ident(f.Name))
+						args = append(args, QuoteLiteral(f.Name))
+					}
+				}
+				if len(cols) == 0 {
+					continue
+				}
+				when = strings.ReplaceAll(when, "{fields}", strings.Join(cols, ", "))
+			}
+			sql := fmt.Sprintf("CREATE TRIGGER %s %s ON %s FOR EACH ROW EXECUTE FUNCTION %s(%s)", ident(name), when, qt, tt.Function, strings.Join(args, ", "))
 			tr := &Trigger{Name: name, Table: qt, SQL: sql, Hash: hashOf(sql)}
 			cat.Triggers[triggerKey(tr)] = tr
 		}

@@ -14,7 +14,8 @@ const maxSafeInteger = 1<<53 - 1
 // maxFileRef is the longest file reference the server stores.
 const maxFileRef = 1024
 
-// collection adds the schemas and the seven operations of c.
+// collection adds the schemas and the seven operations of c, and those of
+// its files.
 func (g *generator) collection(paths *object, c *schema.Collection) error {
 	t := TypeName(c.Name)
 	if t == "" {
@@ -49,6 +50,7 @@ func (g *generator) collection(paths *object, c *schema.Collection) error {
 		"delete", deleteOperation(c, t),
 	))
 	paths.set(base+"/changes", obj("get", changesOperation(c, t)))
+	g.files(paths, c, t)
 	return nil
 }
 
