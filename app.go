@@ -11,6 +11,8 @@ package abe
 import (
 	"cmp"
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +37,10 @@ import (
 	"github.com/abe-stack/abe/engine"
 	"github.com/abe-stack/abe/engine/openapi"
 	"github.com/abe-stack/abe/internal/httpx"
+	"github.com/abe-stack/abe/internal/jobs"
 	"github.com/abe-stack/abe/internal/mail"
 	"github.com/abe-stack/abe/internal/pg"
+	"github.com/abe-stack/abe/internal/storage"
 	"github.com/abe-stack/abe/realtime"
 	"github.com/abe-stack/abe/realtime/broker"
 	"github.com/abe-stack/abe/rules"
@@ -63,10 +67,16 @@ type Options struct {
 	Dev bool
 	// Mailer replaces the providers of mail.providers (tests, embedders).
 	Mailer mail.Mailer
+	// Storage replaces the backend of storage: (tests, embedders); the app
+	// does not close it.
+	Storage storage.Storage
 	// Console receives mail of the console provider; nil is stderr.
 	Console io.Writer
 	// Now replaces the clock (tests).
 	Now func() time.Time
+	// NoWorkers leaves the job queue's workers off: the app inserts and
+	// manages jobs but runs none (CLI commands).
+	NoWorkers bool
 }
 
 // App is an assembled abe backend.
@@ -78,8 +88,10 @@ type App struct {
 	auth    *auth.Service
 	rules   *rules.Engine
 	engine  *engine.Engine
+	storage storage.Backend // opened by the app, closed with it
 	broker  broker.Broker
 	hub     *realtime.Hub
+	queue   *jobs.Queue
 	metrics *prometheus.Registry
 	publish chan struct{}
 	redis   *redis.Client
@@ -97,7 +109,8 @@ type App struct {
 // they run.
 func Migrations() []schema.Migration {
 	m := append(schema.CoreMigrations(), auth.Migrations()...)
-	return append(m, engine.Migrations()...)
+	m = append(m, engine.Migrations()...)
+	return append(m, jobs.Migrations()...)
 }
 
 // NewMigrator returns the migrator for cfg with every component's system
@@ -173,7 +186,9 @@ func (a *App) services(ctx context.Context) error {
 		}
 		mc := mail.Config{From: a.cfg.Mail.From}
 		for _, p := range a.cfg.Mail.Providers {
-			mc.Providers = append(mc.Providers, mail.Provider{Type: p.Type, Host: p.Host, Port: p.Port, Username: p.Username, Password: p.Password, TLS: p.TLS})
+			mc.Providers = append(mc.Providers, mail.Provider{Type: p.Type, Host: p.Host, Port: p.Port, Username: p.Username, Password: p.Password, TLS: p.TLS,
+				APIKey: p.APIKey, Domain: p.Domain, Region: p.Region, Endpoint: p.Endpoint,
+				AccessKeyID: p.AccessKeyID, SecretAccessKey: p.SecretAccessKey, Timeout: time.Duration(p.Timeout)})
 		}
 		var err error
 		if mailer, err = mail.New(mc, console); err != nil {
@@ -186,13 +201,24 @@ func (a *App) services(ctx context.Context) error {
 		Help: "Security events recorded, by type (login_failed, lockout, token_reuse, mfa_failed, ...)."}, []string{"type"})
 	a.metrics.MustRegister(authEvents)
 	rt := a.cfg.Realtime
-	var err error
+	sealKey, err := hkdf.Key(sha256.New, []byte(a.cfg.Auth.Secret), nil, "abe mail sealing", 32)
+	if err != nil {
+		return fmt.Errorf("derive the mail sealing key: %w", err)
+	}
+	// Mail goes through the queue: a failing provider is retried with
+	// backoff, and a crash between a commit and the send loses nothing.
+	a.queue, err = jobs.New(jobs.Config{Pool: a.pool, Settings: a.cfg.Jobs, Mailer: mailer, SealKey: sealKey, Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("start the job queue: %w", err)
+	}
+	a.metrics.MustRegister(a.queue.Collector())
+	a.extraDeps = append(a.extraDeps, dependency{name: "queue", check: a.queue.Check})
 	a.broker, err = broker.New(ctx, broker.Config{Kind: rt.Broker, Pool: a.pool, RedisURL: rt.RedisURL, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("start the realtime broker: %w", err)
 	}
-	svc, err := auth.New(ctx, a.pool, auth.Config{Auth: a.cfg.Auth, Dev: a.opts.Dev, BodyLimit: int64(a.cfg.Server.BodyLimit)},
-		&auth.Options{Now: a.opts.Now, Mailer: mailer, Logger: a.log, Bus: authBus{b: a.broker, publish: rt.Broker != "postgres"},
+	svc, err := auth.New(ctx, a.pool, auth.Config{Auth: a.cfg.Auth, Dev: a.opts.Dev, BodyLimit: int64(a.cfg.Server.BodyLimit), MailTemplates: a.cfg.MailTemplatesDir()},
+		&auth.Options{Now: a.opts.Now, Mailer: a.queue, Logger: a.log, Bus: authBus{b: a.broker, publish: rt.Broker != "postgres"},
 			OnEvent: func(typ string) { authEvents.WithLabelValues(typ).Inc() }})
 	if err != nil {
 		return fmt.Errorf("start auth: %w", err)
@@ -204,8 +230,12 @@ func (a *App) services(ctx context.Context) error {
 		// of a write from the node that made it.
 		committed = a.publishChanges
 	}
+	files, err := a.openStorage()
+	if err != nil {
+		return err
+	}
 	a.engine, err = engine.New(a.pool, engine.Config{Schema: a.cfg, Rules: a.rules, BodyLimit: int64(a.cfg.Server.BodyLimit),
-		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev}, &engine.Options{Logger: a.log, Now: a.opts.Now, Committed: committed})
+		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev, Storage: files}, &engine.Options{Logger: a.log, Now: a.opts.Now, Committed: committed})
 	if err != nil {
 		return fmt.Errorf("start the records engine: %w", err)
 	}
@@ -216,7 +246,39 @@ func (a *App) services(ctx context.Context) error {
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
-	a.wg.Go(func() { a.engine.RunPruner(bg, time.Hour) })
+	for _, t := range []struct {
+		name  string
+		every time.Duration
+		fn    jobs.TaskFunc
+	}{
+		{"auth.prune", time.Hour, a.auth.Prune},
+		{"engine.prune_changes", time.Hour, func(ctx context.Context) error {
+			n, err := a.engine.PruneChanges(ctx)
+			if n > 0 {
+				a.log.Info("change log pruned", slog.Int64("removed", n))
+			}
+			return err
+		}},
+		// Files let go of by writes (replaced, removed, their record
+		// deleted) wait in abe.file_deletions; a batch at a time.
+		{"engine.delete_orphaned_files", 5 * time.Minute, func(ctx context.Context) error {
+			for {
+				n, err := a.engine.DeleteOrphanedFiles(ctx, 100)
+				if err != nil || n < 100 {
+					return err
+				}
+			}
+		}},
+	} {
+		if err := a.queue.Every(t.name, t.every, t.fn); err != nil {
+			return err
+		}
+	}
+	if !a.opts.NoWorkers {
+		if err := a.queue.Start(bg); err != nil {
+			return err
+		}
+	}
 	a.wg.Go(func() { a.publisher(bg) })
 	a.wg.Go(func() {
 		if err := a.hub.Run(bg); err != nil {
@@ -231,6 +293,28 @@ func (a *App) services(ctx context.Context) error {
 		a.redis = redis.NewClient(opt)
 	}
 	return nil
+}
+
+// openStorage opens the file storage of storage:, or takes
+// Options.Storage.
+func (a *App) openStorage() (storage.Storage, error) {
+	files := a.opts.Storage
+	if files == nil {
+		st := a.cfg.Storage
+		b, err := storage.New(storage.Config{Backend: st.Backend, Root: a.cfg.StorageRoot(), S3: storage.S3Config{
+			Endpoint: st.S3.Endpoint, Bucket: st.S3.Bucket, Region: st.S3.Region, AccessKey: st.S3.AccessKey,
+			SecretKey: st.S3.SecretKey, PathStyle: st.S3.PathStyle, Prefix: st.S3.Prefix}})
+		if err != nil {
+			return nil, fmt.Errorf("open file storage: %w", err)
+		}
+		a.storage, files = b, b
+	}
+	if c, ok := files.(interface{ Check(context.Context) error }); ok {
+		// Records work without it, so the node stays ready; the check
+		// says what is wrong.
+		a.extraDeps = append(a.extraDeps, dependency{name: "storage", check: c.Check})
+	}
+	return files, nil
 }
 
 // authBus carries auth's invalidations on the realtime broker. Through
@@ -353,6 +437,7 @@ func (a *App) routes() http.Handler {
 	})
 	r.Get("/api/realtime", a.hub.ServeHTTP)
 	a.auth.Routes(r)
+	a.queue.Routes(r, a.auth.RequirePermission(auth.PermJobsManage))
 	a.engine.Routes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
@@ -389,6 +474,9 @@ func (a *App) Realtime() *realtime.Hub { return a.hub }
 // Rules is the compiled rule engine.
 func (a *App) Rules() *rules.Engine { return a.rules }
 
+// Jobs is the job queue.
+func (a *App) Jobs() *jobs.Queue { return a.queue }
+
 // Auth is the account service, for programs that embed abe.
 func (a *App) Auth() *auth.Service { return a.auth }
 
@@ -403,6 +491,15 @@ func (a *App) Close() {
 	if a.hub != nil {
 		a.hub.Close()
 	}
+	if a.queue != nil {
+		// Running jobs get the shutdown timeout to finish; the rest go
+		// back to the queue for another node or the next start.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.cfg.Server.ShutdownTimeout))
+		if err := a.queue.Stop(ctx); err != nil {
+			a.log.Warn("jobs did not stop cleanly", slog.String("error", err.Error()))
+		}
+		cancel()
+	}
 	if a.stop != nil {
 		a.stop()
 		a.wg.Wait()
@@ -415,6 +512,9 @@ func (a *App) Close() {
 	}
 	if a.redis != nil {
 		a.redis.Close()
+	}
+	if a.storage != nil {
+		a.storage.Close() //nolint:errcheck // closing
 	}
 	a.pool.Close()
 }

@@ -1,11 +1,14 @@
 package abe_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/abe-stack/abe/internal/mail/smtptest"
 	"github.com/abe-stack/abe/schema"
 )
 
@@ -125,5 +128,38 @@ func TestReadyzDependencies(t *testing.T) {
 	br, _ := checks["broker_postgres"].(map[string]any)
 	if db["required"] != true || db["status"] != "up" || br["required"] != false || br["status"] != "up" {
 		t.Fatalf("readyz: %s", r.raw)
+	}
+}
+
+// TestAuthMailThroughQueueWithFailover: the verification mail of a
+// registration is a job; the first provider refuses it, the second
+// delivers it, and the job is completed.
+func TestAuthMailThroughQueueWithFailover(t *testing.T) {
+	t.Parallel()
+	down := smtptest.Start(t, &smtptest.Options{RejectAll: true})
+	up := smtptest.Start(t, nil)
+	cfg := loadExample(t)
+	cfg.Mail.Providers = []schema.MailProvider{
+		{Type: "smtp", Host: down.Host, Port: down.Port, TLS: "none", Timeout: schema.Duration(5 * time.Second)},
+		{Type: "smtp", Host: up.Host, Port: up.Port, TLS: "none", Timeout: schema.Duration(5 * time.Second)},
+	}
+	w := newWorld(t, cfg)
+	w.mustDo("", "POST", "/api/auth/register", map[string]string{"email": "dan@x.test", "password": "long enough pass phrase 9"}, 201)
+	got := up.Next(t, time.Minute)
+	if len(got.To) != 1 || got.To[0] != "dan@x.test" || !strings.Contains(got.Header.Get("Subject"), "erify") {
+		t.Fatalf("delivered to %v: %q", got.To, got.Header.Get("Subject"))
+	}
+	// The job is recorded as completed once the send returns.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var state string
+		err := w.app.Pool().QueryRow(context.Background(), `SELECT state::text FROM abe.river_job WHERE kind = 'mail.send' ORDER BY id DESC LIMIT 1`).Scan(&state)
+		if err == nil && state == "completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mail job is %q (%v)", state, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the job's row
 	}
 }

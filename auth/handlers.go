@@ -12,9 +12,11 @@ import (
 
 // Permissions the auth endpoints need.
 const (
-	PermUsersManage   = "users:manage"
-	PermRolesManage   = "roles:manage"
-	PermSecurityRead  = "security:read"
+	PermUsersManage  = "users:manage"
+	PermRolesManage  = "roles:manage"
+	PermSecurityRead = "security:read"
+	// PermJobsManage lists, retries and cancels background jobs.
+	PermJobsManage    = "jobs:manage"
 	refreshCookieName = "abe_refresh"
 	refreshCookiePath = "/api/auth"
 )

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -220,23 +219,4 @@ func (e *Engine) PruneChanges(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("prune the change log: %w", err)
 	}
 	return removed, nil
-}
-
-// RunPruner prunes the change log every interval until ctx ends. The job
-// queue will take this over.
-func (e *Engine) RunPruner(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if n, err := e.PruneChanges(ctx); err != nil && ctx.Err() == nil {
-			e.log.Warn("change log prune failed", slog.String("error", err.Error()))
-		} else if n > 0 {
-			e.log.Info("change log pruned", slog.Int64("removed", n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

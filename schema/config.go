@@ -3,6 +3,7 @@ package schema
 import (
 	"cmp"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,8 @@ type Config struct {
 	Auth     Auth
 	Mail     Mail
 	Realtime Realtime
+	Storage  Storage
+	Jobs     Jobs
 	// Roles in the order the file declares them.
 	Roles []*Role
 	// Collections in the order the file declares them.
@@ -186,6 +189,22 @@ type Links struct {
 	ResetPassword string `yaml:"reset_password"`
 }
 
+// Jobs configures the background job queue (River, in the database).
+type Jobs struct {
+	// Workers is how many jobs one node runs at once.
+	Workers int `yaml:"workers"`
+	// MaxAttempts before a job is discarded (the dead-letter state).
+	MaxAttempts int `yaml:"max_attempts"`
+	// Timeout bounds one attempt of a job.
+	Timeout Duration `yaml:"timeout"`
+	// RescueAfter is when a job still running (its node died) is retried.
+	RescueAfter Duration `yaml:"rescue_after"`
+	// CompletedRetention and DiscardedRetention are how long finished
+	// jobs are kept for inspection.
+	CompletedRetention Duration `yaml:"completed_retention"`
+	DiscardedRetention Duration `yaml:"discarded_retention"`
+}
+
 // Realtime configures realtime and the change log.
 type Realtime struct {
 	// Broker carries wake-ups and cache invalidations between nodes:
@@ -218,17 +237,110 @@ type Mail struct {
 	From string `yaml:"from"`
 	// Providers are tried in order until one accepts the message.
 	Providers []MailProvider `yaml:"providers"`
+	Templates MailTemplates  `yaml:"templates"`
 }
 
-// MailProvider is one way to send mail.
+// MailTemplates replaces built-in mail templates with files.
+type MailTemplates struct {
+	// Dir holds files named like the built-in templates (verify_email.txt,
+	// verify_email.html, ...); each replaces its built-in. A relative
+	// directory is relative to the configuration file's (see
+	// Config.MailTemplatesDir).
+	Dir string `yaml:"dir"`
+}
+
+// MailProviderTypes are the kinds of mail provider.
+var MailProviderTypes = []string{"console", "smtp", "sendgrid", "mailgun", "ses"}
+
+// MailProvider is one way to send mail. Which keys apply depends on Type
+// (see mailProviderKeys in validate.go).
 type MailProvider struct {
-	Type     string `yaml:"type"` // console or smtp
+	// Type is console, smtp, sendgrid, mailgun or ses.
+	Type     string `yaml:"type"`
 	Host     string `yaml:"host"`
 	Port     int    `yaml:"port"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	// TLS is starttls (default), tls or none.
 	TLS string `yaml:"tls"`
+	// APIKey authenticates to SendGrid and Mailgun.
+	APIKey string `yaml:"api_key"`
+	// Domain is the Mailgun sending domain.
+	Domain string `yaml:"domain"`
+	// Region is Mailgun's us (default) or eu, or the AWS region of SES.
+	Region string `yaml:"region"`
+	// Endpoint replaces the API's base URL of sendgrid, mailgun and ses.
+	Endpoint string `yaml:"endpoint"`
+	// AccessKeyID and SecretAccessKey sign SES requests.
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
+	// Timeout bounds one attempt; default 15s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// MailTemplatesDir is mail.templates.dir resolved against the
+// configuration file's directory, or "" when templates are not replaced.
+func (c *Config) MailTemplatesDir() string {
+	dir := c.Mail.Templates.Dir
+	if dir == "" || filepath.IsAbs(dir) {
+		return dir
+	}
+	return filepath.Join(c.Dir(), dir)
+}
+
+// Storage configures where the files of file fields are kept.
+type Storage struct {
+	// Backend is local (a directory) or s3 (a bucket of any S3-compatible
+	// service).
+	Backend string       `yaml:"backend"`
+	Local   LocalStorage `yaml:"local"`
+	S3      S3Storage    `yaml:"s3"`
+	// MaxSize is the largest file of a file field that declares no
+	// max_size.
+	MaxSize ByteSize `yaml:"max_size"`
+	// URLTTL is how long a signed download URL works.
+	URLTTL Duration `yaml:"url_ttl"`
+}
+
+// LocalStorage configures the local backend.
+type LocalStorage struct {
+	// Root is the directory of the files; a relative one is relative to
+	// the configuration file's directory (see Config.StorageRoot).
+	Root string `yaml:"root"`
+}
+
+// S3Storage configures the s3 backend.
+type S3Storage struct {
+	// Endpoint is the service's URL, like https://s3.eu-west-1.amazonaws.com
+	// or http://127.0.0.1:9000 (MinIO).
+	Endpoint string `yaml:"endpoint"`
+	Bucket   string `yaml:"bucket"`
+	// Region is the bucket's region; empty asks the service.
+	Region    string `yaml:"region"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	// PathStyle puts the bucket in the path (endpoint/bucket/key) instead
+	// of the host name, as MinIO and most self-hosted services need.
+	PathStyle bool `yaml:"path_style"`
+	// Prefix is put before every key, to share a bucket.
+	Prefix string `yaml:"prefix"`
+}
+
+// Defaults of the storage section.
+const (
+	DefaultStorageRoot    = ".abe/files"
+	DefaultStorageMaxSize = 10 << 20
+	DefaultStorageURLTTL  = 15 * time.Minute
+)
+
+// StorageRoot is the local backend's directory, a relative storage.local.root
+// resolved against the configuration file's directory, as .abe/ is.
+func (c *Config) StorageRoot() string {
+	root := c.Storage.Local.Root
+	if filepath.IsAbs(root) {
+		return root
+	}
+	return filepath.Join(c.Dir(), root)
 }
 
 // Role is a named set of permissions.
@@ -332,8 +444,14 @@ type Field struct {
 	Collection  string
 	OnDelete    string
 	RenamedFrom string
-	Rules       FieldRules
-	Pos         Pos
+	// MaxSize bounds each file of a file field, in bytes; 0 is
+	// storage.max_size.
+	MaxSize int64
+	// MIMETypes are what a file field accepts, like image/png or image/*,
+	// as sniffed from the content; none accepts any type.
+	MIMETypes []string
+	Rules     FieldRules
+	Pos       Pos
 }
 
 // Index is a declared index over one or more fields.
@@ -405,6 +523,13 @@ func (c *Config) withDefaults() {
 	a.Links.VerifyEmail = cmp.Or(a.Links.VerifyEmail, s.PublicURL+"/api/auth/verify-email?token={token}")
 	a.Links.ResetPassword = cmp.Or(a.Links.ResetPassword, s.PublicURL+"/api/auth/password/reset?token={token}")
 
+	j := &c.Jobs
+	j.Workers = cmp.Or(j.Workers, 10)
+	j.MaxAttempts = cmp.Or(j.MaxAttempts, 10)
+	orDuration(&j.Timeout, time.Minute)
+	orDuration(&j.RescueAfter, time.Hour)
+	orDuration(&j.CompletedRetention, 24*time.Hour)
+	orDuration(&j.DiscardedRetention, 7*24*time.Hour)
 	rt := &c.Realtime
 	rt.Broker = cmp.Or(rt.Broker, "postgres")
 	orDuration(&rt.ChangesRetention, 7*24*time.Hour)
@@ -414,6 +539,12 @@ func (c *Config) withDefaults() {
 	rt.MaxSubscriptions = cmp.Or(rt.MaxSubscriptions, 100)
 	rt.MaxMessageBytes = cmp.Or(rt.MaxMessageBytes, 16<<10)
 	rt.MessagesPerSecond = cmp.Or(rt.MessagesPerSecond, 50)
+
+	st := &c.Storage
+	st.Backend = cmp.Or(st.Backend, "local")
+	st.Local.Root = cmp.Or(st.Local.Root, DefaultStorageRoot)
+	st.MaxSize = cmp.Or(st.MaxSize, DefaultStorageMaxSize)
+	orDuration(&st.URLTTL, DefaultStorageURLTTL)
 
 	c.Mail.From = cmp.Or(c.Mail.From, "abe <no-reply@localhost>")
 	if len(c.Mail.Providers) == 0 {
@@ -426,6 +557,9 @@ func (c *Config) withDefaults() {
 			if p.Port == 0 {
 				p.Port = map[string]int{"tls": 465, "starttls": 587, "none": 25}[p.TLS]
 			}
+		}
+		if p.Type != "console" {
+			orDuration(&p.Timeout, 15*time.Second)
 		}
 	}
 	for _, col := range c.Collections {

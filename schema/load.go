@@ -136,6 +136,8 @@ type rawField struct {
 	Collection  string    `yaml:"collection"`
 	OnDelete    string    `yaml:"on_delete"`
 	RenamedFrom string    `yaml:"renamed_from"`
+	MaxSize     ByteSize  `yaml:"max_size"`
+	MIMETypes   []string  `yaml:"mime_types"`
 }
 
 type rawIndex struct {
@@ -177,6 +179,12 @@ func decode(doc *document) (*Config, Diagnostics) {
 	if _, n := lookup(doc.root, []string{"realtime"}); n != nil {
 		into([]string{"realtime"}, n, &cfg.Realtime)
 	}
+	if _, n := lookup(doc.root, []string{"storage"}); n != nil {
+		into([]string{"storage"}, n, &cfg.Storage)
+	}
+	if _, n := lookup(doc.root, []string{"jobs"}); n != nil {
+		into([]string{"jobs"}, n, &cfg.Jobs)
+	}
 	if _, roles := lookup(doc.root, []string{"roles"}); roles != nil {
 		for _, e := range entries(resolve(roles)) {
 			k, v := e[0], e[1]
@@ -205,6 +213,7 @@ func decodeCollection(doc *document, key, n *yaml.Node, into func([]string, *yam
 				Name: fk.Value, Type: rf.Type, Required: rf.Required, Unique: rf.Unique, Many: rf.Many,
 				Min: rf.Min, Max: rf.Max, Pattern: rf.Pattern, Values: rf.Values,
 				Collection: rf.Collection, OnDelete: rf.OnDelete, RenamedFrom: rf.RenamedFrom,
+				MaxSize: int64(rf.MaxSize), MIMETypes: rf.MIMETypes,
 				Pos: doc.pos(fk),
 			}
 			if _, dv := lookup(fv, []string{"default"}); dv != nil {

@@ -24,6 +24,11 @@ type Migration struct {
 	Version   int
 	Name      string
 	SQL       string
+	// OwnTx runs the migration in a transaction of its own, after the
+	// rest of the plan commits: PostgreSQL cannot use an enum value in
+	// the transaction that added it, so migrations written to run one by
+	// one (River's) must not share one.
+	OwnTx bool
 }
 
 // Key identifies the migration among all components.
@@ -127,6 +132,9 @@ type StepError struct {
 	Index, Total int
 	Step         Step
 	Err          error
+	// Committed says the steps before this one were applied: it ran in a
+	// transaction of its own (Migration.OwnTx).
+	Committed bool
 }
 
 func (e *StepError) Error() string {
@@ -151,6 +159,9 @@ func (e *StepError) Error() string {
 		}
 	} else if e.Step.Warning != "" {
 		msg += "\n" + e.Step.Warning
+	}
+	if e.Committed {
+		return msg + "\nthe steps before it were applied; run the migration again once the cause is fixed"
 	}
 	return msg + "\nnothing was applied"
 }
@@ -193,7 +204,12 @@ func (m *Migrator) Apply(ctx context.Context, db Beginner, opts *ApplyOpts) (*Pl
 	}
 
 	total := len(plan.Steps)
+	var own []int
 	for i, step := range plan.Steps {
+		if step.Migration != nil && step.Migration.OwnTx {
+			own = append(own, i)
+			continue
+		}
 		fmt.Fprintf(progress, "[%d/%d] %s ... ", i+1, total, step.Summary)
 		start := time.Now()
 		for _, q := range step.SQL {
@@ -221,7 +237,51 @@ func (m *Migrator) Apply(ctx context.Context, db Beginner, opts *ApplyOpts) (*Pl
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit migration: %w", err)
 	}
+	for _, i := range own {
+		if err := applyOwn(ctx, db, plan.Steps[i], i+1, total, progress); err != nil {
+			return nil, err
+		}
+	}
 	return plan, nil
+}
+
+// applyOwn applies a system migration in its own transaction, under the
+// migration lock; one another apply got to first is skipped.
+func applyOwn(ctx context.Context, db Beginner, step Step, index, total int, progress io.Writer) error {
+	mig := step.Migration
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin system migration %s: %w", mig.Key(), err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLockKey); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	var done bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM abe.system_migrations WHERE component = $1 AND version = $2)`,
+		mig.Component, mig.Version).Scan(&done); err != nil {
+		return fmt.Errorf("read system migrations: %w", err)
+	}
+	if done {
+		return nil
+	}
+	fmt.Fprintf(progress, "[%d/%d] %s ... ", index, total, step.Summary)
+	start := time.Now()
+	for _, q := range step.SQL {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			fmt.Fprintln(progress, "failed")
+			return &StepError{Index: index, Total: total, Step: step, Err: err, Committed: true}
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO abe.system_migrations (component, version, name, checksum) VALUES ($1, $2, $3, $4)`,
+		mig.Component, mig.Version, mig.Name, mig.Checksum()); err != nil {
+		return fmt.Errorf("record system migration %s: %w", mig.Key(), err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit system migration %s: %w", mig.Key(), err)
+	}
+	fmt.Fprintf(progress, "ok (%s)\n", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // AppliedPlan is a plan recorded in abe.migrations.

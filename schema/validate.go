@@ -11,11 +11,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -52,6 +54,7 @@ func check(doc *document, cfg *Config) Diagnostics {
 	c.checkDatabase()
 	c.checkAuth()
 	c.checkMail()
+	c.checkStorage()
 	c.checkRoles()
 	for _, col := range cfg.Collections {
 		c.checkCollection(col)
@@ -112,6 +115,9 @@ func (c *checker) checkServer() {
 		} else if u, err := url.Parse(rl.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			c.add([]string{"server", "rate_limit", "redis_url"}, false, "%q is not a redis:// URL", "write it like redis://127.0.0.1:6379/0", rl.RedisURL)
 		}
+	}
+	if j := c.cfg.Jobs; j.RescueAfter <= j.Timeout {
+		c.add([]string{"jobs", "rescue_after"}, false, "rescue_after (%s) must be longer than timeout (%s), or running jobs would be started again", "raise rescue_after, like 1h", j.RescueAfter, j.Timeout)
 	}
 	if rt := c.cfg.Realtime; rt.Broker == "redis" {
 		if rt.RedisURL == "" {
@@ -319,18 +325,97 @@ func ParsePublicKey(pemText string) (crypto.PublicKey, error) {
 	return k, nil
 }
 
+// mailProviderKeys are the keys each type of provider takes, the ones it
+// needs first.
+var mailProviderKeys = map[string]struct{ needs, takes []string }{
+	"console":  {},
+	"smtp":     {needs: []string{"host"}, takes: []string{"port", "username", "password", "tls", "timeout"}},
+	"sendgrid": {needs: []string{"api_key"}, takes: []string{"endpoint", "timeout"}},
+	"mailgun":  {needs: []string{"api_key", "domain"}, takes: []string{"region", "endpoint", "timeout"}},
+	"ses":      {needs: []string{"region", "access_key_id", "secret_access_key"}, takes: []string{"endpoint", "timeout"}},
+}
+
+// mailProviderExamples are the hints for a missing key.
+var mailProviderExamples = map[string]string{
+	"host":              "host: smtp.example.com",
+	"api_key":           "api_key: ${%s_API_KEY} (and set the variable)",
+	"domain":            "domain: mg.example.com, the sending domain",
+	"region":            "region: us-east-1, the AWS region of SES",
+	"access_key_id":     "access_key_id: ${AWS_ACCESS_KEY_ID} (and set the variable)",
+	"secret_access_key": "secret_access_key: ${AWS_SECRET_ACCESS_KEY} (and set the variable)",
+}
+
+var awsRegionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+
 func (c *checker) checkMail() {
 	m := &c.cfg.Mail
 	if _, err := mail.ParseAddress(m.From); err != nil {
 		c.add([]string{"mail", "from"}, false, "%q is not an email address", "write it like \"Acme <no-reply@acme.test>\"", m.From)
 	}
 	for i, p := range m.Providers {
-		if p.Type == "smtp" && p.Host == "" {
-			c.add([]string{"mail", "providers", strconv.Itoa(i)}, false, "the smtp provider needs a host", "add host: smtp.example.com")
+		c.checkMailProvider([]string{"mail", "providers", strconv.Itoa(i)}, p)
+	}
+	if m.Templates.Dir != "" {
+		dir := c.cfg.MailTemplatesDir()
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			c.add([]string{"mail", "templates", "dir"}, false, "the mail template directory %s does not exist", "create it, or correct the path (a relative one is relative to this file)", dir)
 		}
-		if p.Type == "console" && (p.Host != "" || p.Username != "") {
-			c.add([]string{"mail", "providers", strconv.Itoa(i)}, false, "the console provider takes no host or credentials", "remove them, or use type: smtp")
+	}
+}
+
+func (c *checker) checkMailProvider(path []string, p MailProvider) {
+	keys, ok := mailProviderKeys[p.Type]
+	if !ok {
+		return // the JSON Schema has said so
+	}
+	sub := func(k string) []string { return append(slices.Clip(path), k) }
+	set := map[string]bool{
+		"host": p.Host != "", "port": p.Port != 0, "username": p.Username != "", "password": p.Password != "", "tls": p.TLS != "",
+		"api_key": p.APIKey != "", "domain": p.Domain != "", "region": p.Region != "", "endpoint": p.Endpoint != "",
+		"access_key_id": p.AccessKeyID != "", "secret_access_key": p.SecretAccessKey != "", "timeout": p.Timeout != 0,
+	}
+	allowed := append(slices.Clone(keys.needs), keys.takes...)
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		if set[k] && !slices.Contains(allowed, k) {
+			hint := "remove it; the " + p.Type + " provider takes no settings but type"
+			if len(allowed) > 0 {
+				hint = "remove it; the " + p.Type + " provider takes " + strings.Join(allowed, ", ")
+			}
+			c.add(sub(k), true, "%s does not apply to the %s provider", hint, k, p.Type)
 		}
+	}
+	if p.Endpoint != "" {
+		if u, err := url.Parse(p.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			c.add(sub("endpoint"), false, "%q is not an http(s) base URL", "write it like https://api.eu.example.com, without a query", p.Endpoint)
+		}
+	}
+	switch p.Type {
+	case "mailgun":
+		if p.Region != "" && p.Region != "us" && p.Region != "eu" {
+			c.add(sub("region"), false, "mailgun region %q is neither us nor eu", "use the region your Mailgun domain was created in: us or eu", p.Region)
+		} else if p.Region != "" && p.Endpoint != "" {
+			c.add(sub("endpoint"), true, "region and endpoint both choose the Mailgun API's URL", "keep one: region: eu, or endpoint: https://...")
+		}
+	case "ses":
+		if p.Region != "" && !awsRegionRE.MatchString(p.Region) {
+			c.add(sub("region"), false, "%q is not an AWS region", "write it like us-east-1 or eu-west-1", p.Region)
+		}
+	}
+	// Last and in one diagnostic: it sits on the whole entry, and would
+	// hide the problems of its keys reported after it.
+	var missing, hints []string
+	for _, k := range keys.needs {
+		if !set[k] {
+			missing = append(missing, k)
+			hint := mailProviderExamples[k]
+			if k == "api_key" {
+				hint = fmt.Sprintf(hint, strings.ToUpper(p.Type))
+			}
+			hints = append(hints, hint)
+		}
+	}
+	if len(missing) > 0 {
+		c.add(path, false, "the %s provider needs %s", "add "+strings.Join(hints, "; "), p.Type, strings.Join(missing, " and "))
 	}
 }
 
@@ -483,6 +568,7 @@ func (c *checker) checkField(col *Collection, f *Field) {
 	if f.Type == Relation && !f.Many && f.Required && f.OnDelete == OnDeleteSetNull {
 		c.add(sub("on_delete"), false, "a required relation cannot be set to null when its record is deleted", "use on_delete: cascade or restrict, or make the field optional")
 	}
+	c.checkFileOptions(path, f)
 	if f.Unique && (f.Many || f.Type == JSON) {
 		c.add(sub("unique"), false, "unique does not apply to a %s field", "declare a unique index over plain fields instead", describe(f))
 	}

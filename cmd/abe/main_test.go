@@ -88,7 +88,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestHelpHasExamples(t *testing.T) {
-	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}, {"users"}, {"users", "create"}, {"users", "unlock"}, {"users", "mfa-reset"}, {"users", "roles"}, {"users", "roles", "add"}, {"users", "roles", "remove"}, {"roles", "list"}} {
+	for _, args := range [][]string{{"init"}, {"validate"}, {"migrate"}, {"migrate", "plan"}, {"migrate", "apply"}, {"migrate", "status"}, {"serve"}, {"dev"}, {"version"}, {"users"}, {"users", "create"}, {"users", "unlock"}, {"users", "mfa-reset"}, {"users", "roles"}, {"users", "roles", "add"}, {"users", "roles", "remove"}, {"roles", "list"}, {"jobs"}, {"jobs", "list"}, {"jobs", "retry"}, {"jobs", "cancel"}} {
 		out, _, err := run(t, nil, append(args, "--help")...)
 		if err != nil || !strings.Contains(out, "Examples:") || !strings.Contains(out, "abe "+strings.Join(args, " ")) {
 			t.Errorf("abe %s --help has no example:\n%s", strings.Join(args, " "), out)

@@ -100,6 +100,12 @@ func newRolesCmd(g *globalOpts) *cobra.Command {
 
 // withAuth opens the app's auth service for a command.
 func withAuth(cmd *cobra.Command, g *globalOpts, fn func(s *auth.Service) error) error {
+	return withApp(cmd, g, func(app *abe.App) error { return fn(app.Auth()) })
+}
+
+// withApp runs fn with the app of the configuration, its job workers off:
+// a command must not pick up the deployment's jobs.
+func withApp(cmd *cobra.Command, g *globalOpts, fn func(app *abe.App) error) error {
 	cfg, err := schema.Load(g.config)
 	if err != nil {
 		return err
@@ -114,12 +120,12 @@ func withAuth(cmd *cobra.Command, g *globalOpts, fn func(s *auth.Service) error)
 		return err
 	}
 	defer stop()
-	app, err := abe.New(cmd.Context(), cfg, &abe.Options{Version: abeVersion(), Console: cmd.ErrOrStderr()})
+	app, err := abe.New(cmd.Context(), cfg, &abe.Options{Version: abeVersion(), Console: cmd.ErrOrStderr(), NoWorkers: true})
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	return fn(app.Auth())
+	return fn(app)
 }
 
 type usersCreateOpts struct {
