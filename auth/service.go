@@ -55,17 +55,19 @@ type Options struct {
 // Service is abe's account system: registration, login with lockout,
 // access and refresh tokens, email flows, the audit trail.
 type Service struct {
-	db     *pgxpool.Pool
-	cfg    schema.Auth
-	dev    bool
-	limit  int64
-	now    func() time.Time
-	log    *slog.Logger
-	keys   *KeySet
-	parser *jwt.Parser
-	hasher *Hasher
-	policy PasswordPolicy
-	seal   cipher.AEAD
+	db    *pgxpool.Pool
+	cfg   schema.Auth
+	dev   bool
+	limit int64
+	now   func() time.Time
+	log   *slog.Logger
+	keys  *KeySet
+	// verified caches checked access tokens.
+	verified verifiedTokens
+	parser   *jwt.Parser
+	hasher   *Hasher
+	policy   PasswordPolicy
+	seal     cipher.AEAD
 	// totp seals TOTP secrets; recoveryKey keys the hashes of recovery
 	// codes.
 	totp        *totpSealer

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -422,4 +423,40 @@ func FuzzVerifyAccess(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", tok, p)
 		}
 	})
+}
+
+// TestVerifiedTokenCache: a token checked once is not parsed again, but
+// its expiry and revocation still apply; a token that differs by one
+// character is parsed (and refused) on its own.
+func TestVerifiedTokenCache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	tok := e.register("ann@example.test").str("access_token")
+	p1, err := e.s.VerifyAccess(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1.Roles = append(p1.Roles, "admin") // a caller's change stays its own
+	p2, err := e.s.VerifyAccess(tok)
+	if err != nil || p2.UserID != p1.UserID || slices.Contains(p2.Roles, "admin") {
+		t.Fatalf("second check: %+v %v", p2, err)
+	}
+	tampered := tok[:len(tok)-2] + map[bool]string{true: "A", false: "B"}[tok[len(tok)-2] != 'A'] + tok[len(tok)-1:]
+	if _, err := e.s.VerifyAccess(tampered); err == nil {
+		t.Fatal("a tampered token passed")
+	}
+	if r := e.do(req{method: "POST", path: "/api/auth/logout", token: tok}); r.status != 204 {
+		t.Fatal(r.status)
+	}
+	if _, err := e.s.VerifyAccess(tok); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("a revoked token from the cache: %v", err)
+	}
+	other := e.register("bob@example.test").str("access_token")
+	if _, err := e.s.VerifyAccess(other); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(16 * time.Minute)
+	if _, err := e.s.VerifyAccess(other); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("an expired token from the cache: %v", err)
+	}
 }
