@@ -249,6 +249,17 @@ func (s *Service) checkFactor(ctx context.Context, db dbtx, u *User, f secondFac
 	return "totp", nil
 }
 
+// gate reads u's failed attempts and refuses a code check that comes
+// too early (the progressive delay) or to a locked account, as for a
+// password.
+func (s *Service) gate(ctx context.Context, u *User, c client) (attemptState, error) {
+	st, _, err := s.loginState(ctx, normalizeEmail(u.Email), c.ip)
+	if err != nil {
+		return st, err
+	}
+	return st, s.throttled(st)
+}
+
 // factorFailed records a wrong second factor as a failed login attempt of
 // the account, so codes are throttled and locked out like passwords.
 func (s *Service) factorFailed(ctx context.Context, db dbtx, u *User, c client, st attemptState, details map[string]any) error {
@@ -273,11 +284,8 @@ func (s *Service) factorFailed(ctx context.Context, db dbtx, u *User, c client, 
 // login. fn runs in the same transaction as the check; a wrong factor
 // commits its failure and answers errBadCode.
 func (s *Service) withFactor(ctx context.Context, u *User, f secondFactor, c client, what string, fn func(db dbtx, method string) error) error {
-	st, _, err := s.loginState(ctx, normalizeEmail(u.Email), c.ip)
+	st, err := s.gate(ctx, u, c)
 	if err != nil {
-		return err
-	}
-	if err := s.throttled(st); err != nil {
 		return err
 	}
 	var refusal error
@@ -398,11 +406,8 @@ func (s *Service) EnableTOTP(ctx context.Context, p *Principal, code string, c c
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := s.loginState(ctx, normalizeEmail(u.Email), c.ip)
+	st, err := s.gate(ctx, u, c)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.throttled(st); err != nil {
 		return nil, err
 	}
 	alert, err := s.alert(kindMFAEnabled, u, c, false)
@@ -626,11 +631,8 @@ func (s *Service) VerifyMFA(ctx context.Context, req VerifyMFARequest, c client)
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := s.loginState(ctx, normalizeEmail(u.Email), c.ip)
+	st, err := s.gate(ctx, u, c)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.throttled(st); err != nil {
 		return nil, err
 	}
 	var answer *TokenAnswer
