@@ -26,11 +26,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/abe-stack/abe/bench/internal/benchkit"
 )
 
 // scenarioList is every scenario, in the order they run.
@@ -68,8 +68,7 @@ func (o options) wants(s string) bool { return slices.Contains(o.scenarios, s) }
 func main() {
 	o := options{out: os.Stdout}
 	var scenarios string
-	flag.StringVar(&o.db, "db", cmp.Or(os.Getenv("ABE_BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		"postgres:// URL of a server the bench may create a database on (default $ABE_BENCH_DATABASE_URL or the local 5432 server)")
+	benchkit.DBFlag(flag.CommandLine, &o.db)
 	flag.StringVar(&o.redis, "redis", cmp.Or(os.Getenv("ABE_BENCH_REDIS_URL"), "redis://127.0.0.1:6379/0"),
 		"redis:// URL for the redis broker (default $ABE_BENCH_REDIS_URL or the local 6379 server)")
 	flag.StringVar(&o.abe, "abe", "", "a prebuilt abe binary to run instead of building ./cmd/abe")
@@ -89,12 +88,10 @@ func main() {
 	flag.Parse()
 	o.scenarios = strings.Split(scenarios, ",")
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if _, err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "realtime:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("realtime", func(ctx context.Context) error {
+		_, err := run(ctx, o)
+		return err
+	})
 }
 
 // results are what a run measured.
@@ -166,23 +163,18 @@ func run(ctx context.Context, o options) (*results, error) {
 		}
 		fmt.Fprintf(o.out, "built abe in %s\n", time.Since(start).Round(100*time.Millisecond))
 	}
-	db, err := createDatabase(ctx, o.db)
+	db, err := benchkit.CreateDatabase(ctx, "realtime", o.db)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		// The run may have been interrupted; the drop must still happen.
-		if err := db.drop(context.WithoutCancel(ctx)); err != nil {
-			fmt.Fprintln(os.Stderr, "realtime:", err)
-		}
-	}()
+	defer db.Drop(ctx)
 	l := &lab{o: o, bin: bin, tmp: tmp, db: db}
 	defer l.stopAll()
-	fmt.Fprintf(o.out, "database %s\n", db.name)
+	fmt.Fprintf(o.out, "database %s\n", db.Name)
 	if err := l.prepare(ctx); err != nil {
 		return nil, err
 	}
-	if l.commits, err = watchCommits(ctx, db.url, "todos"); err != nil {
+	if l.commits, err = watchCommits(ctx, db.URL, "todos"); err != nil {
 		return nil, err
 	}
 	defer l.commits.stop()

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/abe-stack/abe/bench/internal/benchkit"
 )
 
 // topic is what every socket subscribes to.
@@ -103,7 +105,7 @@ func (l *lab) singleNode(ctx context.Context, res *results) error {
 		if err := sleep(ctx, 3*o.settle); err != nil {
 			return err
 		}
-		h.heldRSS, h.hwm, h.clientRSS = n.memory("VmRSS"), n.memory("VmHWM"), memory(os.Getpid(), "VmRSS")
+		h.heldRSS, h.hwm, h.clientRSS = n.memory("VmRSS"), n.memory("VmHWM"), benchkit.Memory(os.Getpid(), "VmRSS")
 		h.heldGC, _ = n.lastGC()
 		if odd := s.unexpected(); odd != "" {
 			return fmt.Errorf("hold: %s", odd)
@@ -238,7 +240,7 @@ func (l *lab) deliver(ctx context.Context, name string, s *sockets, w *writer, n
 		}
 		defer stop()
 	}
-	cpu0, client0, start := cpu(), cpuTime(os.Getpid()), time.Now()
+	cpu0, client0, start := cpu(), benchkit.CPUTime(os.Getpid()), time.Now()
 	late := 0
 	for i := range writes {
 		before, k := s.events.Load(), l.commits.count()
@@ -264,7 +266,7 @@ func (l *lab) deliver(ctx context.Context, name string, s *sockets, w *writer, n
 		}
 	}
 	d.elapsed = time.Since(start)
-	d.serverCPU, d.clientCPU = cpu()-cpu0, cpuTime(os.Getpid())-client0
+	d.serverCPU, d.clientCPU = cpu()-cpu0, benchkit.CPUTime(os.Getpid())-client0
 	d.idleCPU = time.Duration(idleRate * float64(d.elapsed))
 	d.odd = s.unexpected()
 	gone := s.closeAll()

@@ -8,55 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/abe-stack/abe/bench/internal/benchkit"
 )
 
 // password is every seeded account's; it passes the password policy.
 const password = "bench-realtime-Correct-Horse-7"
-
-// database is the throwaway database of a run.
-type database struct {
-	admin, name, url string
-}
-
-func createDatabase(ctx context.Context, admin string) (*database, error) {
-	u, err := url.Parse(admin)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, fmt.Errorf("-db must be a postgres:// URL, got %q", admin)
-	}
-	d := &database{admin: admin, name: "abe_bench_realtime_" + strconv.Itoa(os.Getpid())}
-	u.Path = "/" + d.name
-	d.url = u.String()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", u.Host, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+d.name); err != nil {
-		return nil, fmt.Errorf("create database %s: %w", d.name, err)
-	}
-	return d, nil
-}
-
-func (d *database) drop(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, d.admin)
-	if err != nil {
-		return fmt.Errorf("drop database %s: %w", d.name, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+d.name+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop database %s: %w", d.name, err)
-	}
-	return nil
-}
 
 // lab is a run's setting: the abe binary, the database, the accounts and
 // the abe processes started so far.
@@ -64,7 +25,7 @@ type lab struct {
 	o     options
 	bin   string
 	tmp   string
-	db    *database
+	db    *benchkit.Database
 	nodes []*node
 	// users[0] owns the project and makes every write; the others are
 	// its members and subscribe.
@@ -111,9 +72,9 @@ func (l *lab) prepare(ctx context.Context) error {
 	}
 	owner.id, owner.token = answer.User.ID, answer.AccessToken
 
-	conn, err := pgx.Connect(ctx, l.db.url)
+	conn, err := pgx.Connect(ctx, l.db.URL)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", l.db.name, err)
+		return fmt.Errorf("connect to %s: %w", l.db.Name, err)
 	}
 	defer conn.Close(ctx)
 	// The members share the owner's password hash: hashing costs 20 ms

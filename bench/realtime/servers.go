@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/abe-stack/abe/bench/internal/benchkit"
 )
 
 // filesReserve is how many open files a process keeps for what is not a
@@ -128,7 +130,7 @@ func (l *lab) writeConfig(name, broker string) (path, listen string, err error) 
 	if l.o.sendQueue > 0 {
 		extra = fmt.Sprintf("  send_queue: %d\n", l.o.sendQueue)
 	}
-	text := fmt.Sprintf(appConfig, listen, l.db.url, secret, broker, l.o.redis, extra)
+	text := fmt.Sprintf(appConfig, listen, l.db.URL, secret, broker, l.o.redis, extra)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		return "", "", fmt.Errorf("write %s: %w", path, err)
 	}
@@ -230,13 +232,7 @@ func (n *node) stop() {
 		return
 	}
 	n.stopped = true
-	_ = n.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
-	select {
-	case <-n.done:
-	case <-time.After(30 * time.Second):
-		_ = n.cmd.Process.Kill() //nolint:errcheck // it may have exited
-		<-n.done
-	}
+	benchkit.Stop(n.cmd.Process, n.done, 30*time.Second)
 }
 
 func (l *lab) stopAll() {
@@ -303,54 +299,9 @@ func (n *node) lastGC() (gcTrace, bool) {
 	return t, found
 }
 
-// memory reads a field of /proc/<pid>/status (VmRSS, VmHWM) in bytes; 0
-// where there is no /proc.
-func memory(pid int, field string) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64) //nolint:errcheck // 0 is "unknown"
-			return kb << 10
-		}
-	}
-	return 0
-}
+func (n *node) memory(field string) int64 { return benchkit.Memory(n.cmd.Process.Pid, field) }
 
-func (n *node) memory(field string) int64 { return memory(n.cmd.Process.Pid, field) }
-
-// clockTick is the unit of the times in /proc (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
-// cpuTime is the CPU time (user and system) a process has used so far;
-// 0 where there is no /proc.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name, in parentheses, may hold spaces: count the
-	// fields after its closing parenthesis (utime and stime are the
-	// 14th and 15th of the line).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(utime+stime) * clockTick
-}
-
-func (n *node) cpuTime() time.Duration { return cpuTime(n.cmd.Process.Pid) }
+func (n *node) cpuTime() time.Duration { return benchkit.CPUTime(n.cmd.Process.Pid) }
 
 // metric reads one unlabelled sample from the node's /metrics.
 func (n *node) metric(ctx context.Context, name string) (float64, error) {

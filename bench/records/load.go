@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/abe-stack/abe/bench/internal/benchkit"
 )
 
 // opList are the measured operations, in the order they run.
@@ -300,7 +302,7 @@ func (b *bench) phase(ctx context.Context, o *op, s *server, d time.Duration, ro
 	if b.stats != nil {
 		pgs0, pgsOK = b.stats.read(ctx)
 	}
-	cpu0, client0, other0, pg0 := s.cpuTime(), procCPU("/proc/self/stat"), other.cpuTime(), postgresCPU()
+	cpu0, client0, other0, pg0 := s.cpuTime(), benchkit.ProcCPU("/proc/self/stat"), other.cpuTime(), postgresCPU()
 	busy0, total0 := machineCPU()
 	start := time.Now()
 	deadline := start.Add(d)
@@ -322,7 +324,7 @@ func (b *bench) phase(ctx context.Context, o *op, s *server, d time.Duration, ro
 	}
 	wg.Wait()
 	p := &phase{op: o.name, server: s.name, round: round, elapsed: time.Since(start), rss: s.memory("VmRSS"),
-		cpu: s.cpuTime() - cpu0, clientCPU: procCPU("/proc/self/stat") - client0, otherCPU: other.cpuTime() - other0, pgCPU: postgresCPUSince(pg0)}
+		cpu: s.cpuTime() - cpu0, clientCPU: benchkit.ProcCPU("/proc/self/stat") - client0, otherCPU: other.cpuTime() - other0, pgCPU: postgresCPUSince(pg0)}
 	if busy1, total1 := machineCPU(); total1 > total0 {
 		p.busy = float64(busy1-busy0) / float64(total1-total0)
 	}

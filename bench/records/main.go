@@ -14,7 +14,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -25,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/abe-stack/abe/bench/internal/benchkit"
 )
 
 // options are the flags of a run.
@@ -54,8 +55,7 @@ func main() {
 	}
 	o := options{out: os.Stdout}
 	var ops string
-	flag.StringVar(&o.db, "db", cmp.Or(os.Getenv("ABE_BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		"postgres:// URL of a server the bench may create a database on (default $ABE_BENCH_DATABASE_URL or the local 5432 server)")
+	benchkit.DBFlag(flag.CommandLine, &o.db)
 	flag.IntVar(&o.conns, "conns", 64, "concurrent keep-alive connections, each acting as a distinct user")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of one measured phase (one operation on one server)")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load per operation and server before the first round")
@@ -68,12 +68,10 @@ func main() {
 	flag.Parse()
 	o.ops = strings.Split(ops, ",")
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if _, err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "records:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("records", func(ctx context.Context) error {
+		_, err := run(ctx, o)
+		return err
+	})
 }
 
 // child runs one of the servers the bench starts.
@@ -107,19 +105,14 @@ func run(ctx context.Context, o options) (results, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	db, err := createDatabase(ctx, o.db)
+	db, err := benchkit.CreateDatabase(ctx, "records", o.db)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		// The run may have been interrupted; the drop must still happen.
-		if err := db.drop(context.WithoutCancel(ctx)); err != nil {
-			fmt.Fprintln(os.Stderr, "records:", err)
-		}
-	}()
-	fmt.Fprintf(o.out, "database %s; seeding %d users x %d todos\n", db.name, o.users, o.perUser)
+	defer db.Drop(ctx)
+	fmt.Fprintf(o.out, "database %s; seeding %d users x %d todos\n", db.Name, o.users, o.perUser)
 	start := time.Now()
-	users, err := seed(ctx, db.url, o.users, o.perUser, o.conns)
+	users, err := seed(ctx, db.URL, o.users, o.perUser, o.conns)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +122,7 @@ func run(ctx context.Context, o options) (results, error) {
 	// MiB per hash, and the measured process's memory is to show the
 	// records load only. Tokens outlive the process that issued them.
 	logFile := filepath.Join(tmp, "abe.log")
-	loginSrv, err := startServer(ctx, "serve-abe", "-db", db.url, "-log", filepath.Join(tmp, "login.log"), "-log-level", o.logLevel)
+	loginSrv, err := startServer(ctx, "serve-abe", "-db", db.URL, "-log", filepath.Join(tmp, "login.log"), "-log-level", o.logLevel)
 	if err != nil {
 		return nil, err
 	}
@@ -141,12 +134,12 @@ func run(ctx context.Context, o options) (results, error) {
 	}
 	fmt.Fprintf(o.out, "%d users logged in (VmHWM of the abe process that served the logins: %s)\n", len(users), mib(loginHWM))
 
-	abeSrv, err := startServer(ctx, "serve-abe", "-db", db.url, "-log", logFile, "-log-level", o.logLevel, "-pprof", pprofFlag(o))
+	abeSrv, err := startServer(ctx, "serve-abe", "-db", db.URL, "-log", logFile, "-log-level", o.logLevel, "-pprof", pprofFlag(o))
 	if err != nil {
 		return nil, err
 	}
 	defer abeSrv.stop()
-	ceilSrv, err := startServer(ctx, "serve-ceiling", "-db", db.url, "-pprof", pprofFlag(o))
+	ceilSrv, err := startServer(ctx, "serve-ceiling", "-db", db.URL, "-pprof", pprofFlag(o))
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +147,7 @@ func run(ctx context.Context, o options) (results, error) {
 	if err := printSQL(o.out, users[0].id); err != nil {
 		return nil, err
 	}
-	stats, err := openStats(ctx, db.url)
+	stats, err := openStats(ctx, db.URL)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,21 +49,5 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("%s on %s: answers with RateLimit-Limit: %v", op, srv, ps[0].limited)
 			}
 		}
-	}
-}
-
-func TestProcCPU(t *testing.T) {
-	// The command name may hold spaces and parentheses; utime and stime
-	// are the 14th and 15th fields.
-	stat := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 130 0 0 20 0 1 0 123 4096 100\n"
-	file := filepath.Join(t.TempDir(), "stat")
-	if err := os.WriteFile(file, []byte(stat), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := procCPU(file), 380*clockTick; got != want {
-		t.Errorf("procCPU = %s, want %s", got, want)
-	}
-	if got := procCPU(filepath.Join(t.TempDir(), "missing")); got != 0 {
-		t.Errorf("procCPU of a missing file = %s, want 0", got)
 	}
 }

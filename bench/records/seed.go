@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -65,44 +62,6 @@ func loadConfig(dbURL string) (*schema.Config, error) {
 		return nil, fmt.Errorf("bench configuration: %w", err)
 	}
 	return cfg, nil
-}
-
-// database is the throwaway database of a run.
-type database struct {
-	admin, name, url string
-}
-
-func createDatabase(ctx context.Context, admin string) (*database, error) {
-	u, err := url.Parse(admin)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return nil, fmt.Errorf("-db must be a postgres:// URL, got %q", admin)
-	}
-	d := &database{admin: admin, name: "abe_bench_records_" + strconv.Itoa(os.Getpid())}
-	u.Path = "/" + d.name
-	d.url = u.String()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", u.Host, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+d.name); err != nil {
-		return nil, fmt.Errorf("create database %s: %w", d.name, err)
-	}
-	return d, nil
-}
-
-func (d *database) drop(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, d.admin)
-	if err != nil {
-		return fmt.Errorf("drop database %s: %w", d.name, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+d.name+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop database %s: %w", d.name, err)
-	}
-	return nil
 }
 
 // benchUser is an account a connection acts as, with what the load needs

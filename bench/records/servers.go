@@ -15,10 +15,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/abe-stack/abe"
+	"github.com/abe-stack/abe/bench/internal/benchkit"
 )
 
 // server is a server process the bench started.
@@ -96,64 +96,16 @@ func (s *server) stop() {
 	if s.cmd.ProcessState != nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill() //nolint:errcheck // it may have exited
-		<-s.done
-	}
+	benchkit.Stop(s.cmd.Process, s.done, 20*time.Second)
 }
 
-// memory reads a field of /proc/<pid>/status (VmRSS, VmHWM) in bytes; 0
-// where there is no /proc.
-func (s *server) memory(field string) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64) //nolint:errcheck // 0 is "unknown"
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// clockTick is the unit of the times in /proc (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
+// memory reads a field of /proc/<pid>/status of the server (VmRSS,
+// VmHWM) in bytes; 0 where there is no /proc.
+func (s *server) memory(field string) int64 { return benchkit.Memory(s.cmd.Process.Pid, field) }
 
 // cpuTime is the CPU time (user and system) the server has used so far;
 // 0 where there is no /proc.
-func (s *server) cpuTime() time.Duration {
-	return procCPU("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/stat")
-}
-
-// procCPU reads utime + stime from a /proc/<pid>/stat file.
-func procCPU(file string) time.Duration {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0
-	}
-	// The command name, in parentheses, may hold spaces: count the
-	// fields after its closing parenthesis (state is field 3; utime and
-	// stime are 14 and 15).
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return time.Duration(utime+stime) * clockTick
-}
+func (s *server) cpuTime() time.Duration { return benchkit.CPUTime(s.cmd.Process.Pid) }
 
 // postgresCPU is the CPU time used so far by each process named
 // postgres on the machine (the bench's backends, the server's own workers,
@@ -172,7 +124,7 @@ func postgresCPU() map[string]time.Duration {
 		if err != nil || strings.TrimSpace(string(b)) != "postgres" {
 			continue
 		}
-		out[d.Name()] = procCPU("/proc/" + d.Name() + "/stat")
+		out[d.Name()] = benchkit.ProcCPU("/proc/" + d.Name() + "/stat")
 	}
 	return out
 }
@@ -208,9 +160,9 @@ func machineCPU() (busy, total time.Duration) {
 		if err != nil {
 			return 0, 0
 		}
-		total += time.Duration(n) * clockTick
+		total += time.Duration(n) * benchkit.ClockTick
 		if i != 3 && i != 4 { // idle, iowait
-			busy += time.Duration(n) * clockTick
+			busy += time.Duration(n) * benchkit.ClockTick
 		}
 	}
 	return busy, total
