@@ -1,0 +1,238 @@
+// The client: createClient({url}) with records CRUD, batch, changes and
+// auth, typed by the `Collections` map `abe gen types --lang ts` writes.
+
+import { AuthClient, type AuthChangeListener, type AuthOptions } from "./auth.js";
+import { HttpTransport, type CallOptions, type FetchLike, type HttpMethod, type RequestOptions, type Transport, type TransportResponse } from "./http.js";
+import type { Operation } from "./operations.js";
+
+/** The fields every record has. */
+export interface BaseRecord {
+  id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The types of one collection: its record, its create (and replace) body, its update body. */
+export interface CollectionTypes {
+  record: BaseRecord;
+  create: object;
+  update: object;
+}
+
+/** A record of a collection the client has no types for. */
+export type AnyRecord = BaseRecord & Record<string, unknown>;
+
+/** The collections of a client made without a `Collections` type: any name, untyped fields. */
+export type AnyCollections = Record<string, { record: AnyRecord; create: Record<string, unknown>; update: Record<string, unknown> }>;
+
+/** What a `Collections` type (as `abe gen types --lang ts` writes it) must look like. */
+export type CollectionsShape<C> = { [K in keyof C]: CollectionTypes };
+
+/** The record type of collection K. */
+export type RecordOf<C, K extends keyof C> = C[K] extends { record: infer R } ? R : never;
+/** The create body of collection K. */
+export type CreateOf<C, K extends keyof C> = C[K] extends { create: infer B } ? B : never;
+/** The update body of collection K. */
+export type UpdateOf<C, K extends keyof C> = C[K] extends { update: infer B } ? B : never;
+
+
+/** Options of a conditional write. */
+export interface RecordWriteOptions extends CallOptions {
+  /** The version the write expects (`If-Match`); a newer one makes it a 409 {@link ConflictError}. */
+  ifMatch?: number;
+}
+
+/** Options of a read of one record. */
+export interface GetOptions extends CallOptions {
+  /** A projection: `id` and `version` are always there. */
+  fields?: string | string[];
+  /** Relation fields to inline under `expand`. */
+  expand?: string | string[];
+}
+
+/** Options of a list. */
+export interface ListOptions extends GetOptions {
+  /** A CEL filter, like `done == false && title.startsWith('Buy')`. */
+  filter?: string;
+  /** Sort keys, `-` for descending: `"-created_at,title"` or `["-created_at", "title"]`. */
+  sort?: string | string[];
+  /** 1 to 500 (default 50). */
+  limit?: number;
+  /** The `next_cursor` of the previous page. */
+  cursor?: string | null;
+  /** Adds `total` (a second query). */
+  count?: boolean;
+}
+
+/** A page of a list. */
+export interface ListResult<R> {
+  items: R[];
+  /** The cursor of the next page; null on the last. */
+  next_cursor: string | null;
+  /** With `count: true`: the number of records the filter and rules allow. */
+  total?: number;
+}
+
+/** One change of the change log. */
+export interface Change<R> {
+  seq: number;
+  op: "create" | "update" | "delete";
+  id: string;
+  version: number;
+  at: string;
+  /** The record as it is now (none for a delete). */
+  record?: R;
+}
+
+/** A page of the change log; follow `next_since` until it stops moving. */
+export interface ChangesPage<R> {
+  items: Change<R>[];
+  next_since: number;
+}
+
+/** One operation of a batch, typed by its collection. */
+export type BatchOp<C> = {
+  [K in keyof C & string]:
+    | { collection: K; action: "create"; id?: string; data: CreateOf<C, K> }
+    | { collection: K; action: "update"; id: string; version?: number; data: UpdateOf<C, K> }
+    | { collection: K; action: "update"; id: string; version?: number; ops: Operation[] }
+    | { collection: K; action: "replace"; id: string; version?: number; data: CreateOf<C, K> }
+    | { collection: K; action: "delete"; id: string; version?: number };
+}[keyof C & string];
+
+/** The answer of a batch: one result per operation, in order (no record for a delete). */
+export interface BatchResult<C> {
+  results: Array<{ status: number; record?: RecordOf<C, keyof C> | null }>;
+}
+
+/** The records API of one collection: `client.records("todos")`. */
+export interface RecordsApi<R, Create, Update> {
+  /** Reads one record (404 {@link NotFoundError} when missing or hidden by the read rule). */
+  get(id: string, opts?: GetOptions): Promise<R>;
+  /** Reads a page. */
+  list(opts?: ListOptions): Promise<ListResult<R>>;
+  /** Iterates over every record, page after page. */
+  iterate(opts?: Omit<ListOptions, "cursor">): AsyncGenerator<R, void, undefined>;
+  /** Creates a record (send your own `id` to make a retry safe). */
+  create(data: Create, opts?: CallOptions): Promise<R>;
+  /** Changes the fields sent (PATCH); conditional with `ifMatch`. */
+  update(id: string, data: Update, opts?: RecordWriteOptions): Promise<R>;
+  /** Applies operations (PATCH `{ops}`); with `ifMatch` all or nothing against that version. */
+  applyOps(id: string, ops: Operation[], opts?: RecordWriteOptions): Promise<R>;
+  /** Replaces the record (PUT): fields left out are cleared. */
+  replace(id: string, data: Create, opts?: RecordWriteOptions): Promise<R>;
+  /** Deletes the record. */
+  delete(id: string, opts?: RecordWriteOptions): Promise<void>;
+  /** Reads the change log of the collection after `since` (0 for the start). */
+  changes(since: number, opts?: CallOptions & { limit?: number }): Promise<ChangesPage<R>>;
+}
+
+/** Options of {@link createClient}. */
+export interface ClientOptions extends AuthOptions {
+  /** The server's base URL, like `https://api.example.com`. */
+  url: string;
+  /** A fetch implementation (the global one by default). */
+  fetch?: FetchLike;
+}
+
+/** A client of one abe server; C is the generated `Collections` type. */
+export interface AbeClient<C extends CollectionsShape<C> = AnyCollections> {
+  /** The server's base URL. */
+  readonly url: string;
+  /** Accounts and tokens. */
+  readonly auth: AuthClient;
+  /** The transport every part uses (the offline queue too). */
+  readonly transport: Transport;
+  /** Makes a request with the client's tokens: see {@link Transport.request}. */
+  request<T = unknown>(method: HttpMethod, path: string, body?: unknown, opts?: RequestOptions): Promise<TransportResponse<T>>;
+  /** The records API of a collection. */
+  records<K extends keyof C & string>(collection: K): RecordsApi<RecordOf<C, K>, CreateOf<C, K>, UpdateOf<C, K>>;
+  /** Runs up to 100 operations across collections in one transaction: all or none. */
+  batch(ops: BatchOp<C>[], opts?: CallOptions): Promise<BatchResult<C>>;
+  /** Reads a collection's change log after `since`. */
+  changes<K extends keyof C & string>(collection: K, since: number, opts?: CallOptions & { limit?: number }): Promise<ChangesPage<RecordOf<C, K>>>;
+  /** A valid access token (refreshed when about to expire), or null. */
+  getAccessToken(): Promise<string | null>;
+  /** Listens to logins, refreshes and logouts; returns an unsubscribe function. */
+  onAuthChange(listener: AuthChangeListener): () => void;
+  /** Stops timers and releases channels. */
+  close(): void;
+}
+
+const join = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(",") : v);
+
+function recordsApi<R, Create, Update>(t: Transport, collection: string): RecordsApi<R, Create, Update> {
+  const base = `/api/collections/${encodeURIComponent(collection)}`;
+  const one = (id: string) => `${base}/records/${encodeURIComponent(id)}`;
+  const data = <T>(p: Promise<TransportResponse<T>>) => p.then((r) => r.data);
+  const api: RecordsApi<R, Create, Update> = {
+    get: (id, o = {}) => data(t.request<R>("GET", one(id), undefined, { signal: o.signal, query: { fields: join(o.fields), expand: join(o.expand) } })),
+    list: (o = {}) =>
+      data(
+        t.request<ListResult<R>>("GET", `${base}/records`, undefined, {
+          signal: o.signal,
+          query: {
+            filter: o.filter,
+            sort: join(o.sort),
+            limit: o.limit,
+            cursor: o.cursor,
+            fields: join(o.fields),
+            expand: join(o.expand),
+            count: o.count ? "true" : undefined,
+          },
+        }),
+      ),
+    async *iterate(o = {}) {
+      let cursor: string | null = null;
+      do {
+        const page: ListResult<R> = await api.list({ ...o, cursor });
+        yield* page.items;
+        cursor = page.next_cursor;
+      } while (cursor);
+    },
+    create: (body, o = {}) => data(t.request<R>("POST", `${base}/records`, body, { signal: o.signal })),
+    update: (id, body, o = {}) => data(t.request<R>("PATCH", one(id), body, { signal: o.signal, ifMatch: o.ifMatch })),
+    applyOps: (id, ops, o = {}) => data(t.request<R>("PATCH", one(id), { ops }, { signal: o.signal, ifMatch: o.ifMatch })),
+    replace: (id, body, o = {}) => data(t.request<R>("PUT", one(id), body, { signal: o.signal, ifMatch: o.ifMatch })),
+    delete: async (id, o = {}) => {
+      await t.request("DELETE", one(id), undefined, { signal: o.signal, ifMatch: o.ifMatch });
+    },
+    changes: (since, o = {}) => data(t.request<ChangesPage<R>>("GET", `${base}/changes`, undefined, { signal: o.signal, query: { since, limit: o.limit } })),
+  };
+  return api;
+}
+
+/**
+ * Makes a client of an abe server. Pass the generated `Collections` type
+ * to get typed records: `createClient<Collections>({url})`.
+ *
+ * ```ts
+ * const abe = createClient<Collections>({ url: "https://api.example.com" });
+ * await abe.auth.login({ email, password });
+ * const { items } = await abe.records("todos").list({ filter: "done == false" });
+ * ```
+ */
+export function createClient<C extends CollectionsShape<C> = AnyCollections>(opts: ClientOptions): AbeClient<C> {
+  const transport = new HttpTransport({ url: opts.url, fetch: opts.fetch });
+  const auth = new AuthClient(transport, opts);
+  transport.tokens = auth;
+  const cache = new Map<string, RecordsApi<unknown, unknown, unknown>>();
+  const client: AbeClient<C> = {
+    url: transport.url,
+    auth,
+    transport,
+    request: (method, path, body, o) => transport.request(method, path, body, o),
+    records<K extends keyof C & string>(collection: K) {
+      let api = cache.get(collection);
+      if (!api) cache.set(collection, (api = recordsApi(transport, collection)));
+      return api as RecordsApi<RecordOf<C, K>, CreateOf<C, K>, UpdateOf<C, K>>;
+    },
+    batch: async (ops, o = {}) => (await transport.request<BatchResult<C>>("POST", "/api/batch", { ops }, { signal: o.signal })).data,
+    changes: (collection, since, o) => client.records(collection).changes(since, o),
+    getAccessToken: () => auth.getAccessToken(),
+    onAuthChange: (l) => auth.onAuthChange(l),
+    close: () => auth.close(),
+  };
+  return client;
+}
