@@ -15,7 +15,9 @@ import {
 import type { FetchLike } from "../src/http.js";
 import { listInsert, set } from "../src/operations.js";
 // What `abe gen types --lang ts -c examples/todo/abe.yaml` writes.
-import type { Collections, TodosRecord } from "./fixtures/todo-types.js";
+// The generator's own golden output for the todo example: the SDK is
+// checked against exactly what `abe gen types --lang ts` writes.
+import type { Collections, TodosRecord } from "../../../engine/tstypes/testdata/todo.js";
 
 interface Seen {
   method: string;
