@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -505,4 +506,32 @@ func TestRealtimeSlowClient(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // polling a condition the server reaches asynchronously
 	}
 
+}
+
+// TestRealtimeStartingNodeSendsNoOldChanges: a node that starts reads back
+// through recent changes to find its position; a subscription made at
+// once must get only what changes after its ack, never that backlog.
+func TestRealtimeStartingNodeSendsNoOldChanges(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	pid := w.mustDo(ann, "POST", "/api/collections/projects/records", map[string]any{"name": "P", "owner": w.ids[ann]}, 201).str("id")
+	for i := range 30 {
+		w.mustDo(ann, "POST", "/api/collections/todos/records", map[string]any{"project": pid, "title": fmt.Sprint("old ", i)}, 201)
+	}
+	cfg := loadExample(t)
+	cfg.Server.RateLimit.Disabled = true
+	cfg.Database.URL = w.app.Pool().Config().ConnString()
+	second, err := abe.New(context.Background(), cfg, &abe.Options{Dev: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(second.Handler())
+	t.Cleanup(func() { srv.Close(); second.Close() })
+	other := &world{t: t, app: second, srv: srv, tokens: w.tokens, ids: w.ids}
+	c := other.as(ann)
+	c.subscribe("s", "collection:todos", "")
+	fresh := w.mustDo(ann, "POST", "/api/collections/todos/records", map[string]any{"project": pid, "title": "new"}, 201).str("id")
+	if e := c.event(); e["id"] != fresh {
+		t.Fatalf("the first event is %v, want the write made after subscribing (%s)", e["id"], fresh)
+	}
 }

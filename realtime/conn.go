@@ -383,6 +383,14 @@ func (c *conn) subscribe(m ClientMessage) {
 	c.subs[m.ID] = sub
 	c.mu.Unlock()
 	sub.catching = m.Since != nil
+	// A node that is starting reads back through recent changes to find
+	// its position; a subscription made meanwhile would get those old
+	// changes as live events. It starts once the position is known.
+	select {
+	case <-c.h.started:
+	case <-c.ctx.Done():
+		return
+	}
 	var upTo int64
 	c.h.register(sub, func(pos int64) {
 		upTo = pos
