@@ -3,13 +3,10 @@ package abe_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"mime"
 	"mime/multipart"
-	"net/http"
 	"net/textproto"
 	"net/url"
 	"path/filepath"
@@ -153,37 +150,6 @@ func (w *fileWorld) upload(who, path, part, filename, contentType string, body [
 	pw.Write(body) //nolint:errcheck // a bytes.Buffer
 	mw.Close()
 	return w.raw(who, "POST", path, &buf, mw.FormDataContentType(), header)
-}
-
-// raw calls the server with any body; who is "" for anonymous.
-func (w *fileWorld) raw(who, method, path string, body io.Reader, contentType string, header map[string]string) reply {
-	w.t.Helper()
-	target := path
-	if !strings.HasPrefix(path, "http") {
-		target = w.srv.URL + path
-	}
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if tok := w.tokens[who]; tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	res, err := w.srv.Client().Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	out := reply{status: res.StatusCode, header: res.Header, raw: string(b)}
-	_ = json.Unmarshal(b, &out.body) //nolint:errcheck // files are not JSON
-	return out
 }
 
 func (w *fileWorld) expect(r reply, status int, what string) reply {

@@ -1,6 +1,7 @@
 package abe_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -83,27 +84,39 @@ func (r reply) items() []map[string]any {
 	return out
 }
 
-// do calls the server as who ("" is anonymous).
+// do calls the server as who ("" is anonymous) with a JSON body.
 func (w *world) do(who, method, path string, body any, header map[string]string) reply {
 	w.t.Helper()
 	var rd io.Reader
+	contentType := ""
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		rd, contentType = strings.NewReader(b), "application/json"
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		rd = strings.NewReader(string(buf))
+		rd, contentType = bytes.NewReader(buf), "application/json"
 	}
-	req, err := http.NewRequest(method, w.srv.URL+path, rd)
+	return w.raw(who, method, path, rd, contentType, header)
+}
+
+// raw calls the server with any body; path may be a whole URL. A JSON
+// answer is decoded into body.
+func (w *world) raw(who, method, path string, body io.Reader, contentType string, header map[string]string) reply {
+	w.t.Helper()
+	target := path
+	if !strings.HasPrefix(path, "http") {
+		target = w.srv.URL + path
+	}
+	req, err := http.NewRequest(method, target, body)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if tok := w.tokens[who]; tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -118,7 +131,7 @@ func (w *world) do(who, method, path string, body any, header map[string]string)
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	out := reply{status: res.StatusCode, header: res.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &out.body) //nolint:errcheck // some answers have no body
+	_ = json.Unmarshal(raw, &out.body) //nolint:errcheck // some answers have no body, or are files
 	return out
 }
 
