@@ -3,6 +3,8 @@ package httpx
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // Problem is an RFC 9457 problem detail, the body of every error answer.
@@ -18,6 +20,9 @@ type Problem struct {
 	// Current is the resource as it is now, for a conflict the client
 	// may merge.
 	Current any `json:"current,omitempty"`
+	// RetryAfter, when set, becomes the Retry-After header (in whole
+	// seconds, rounded up).
+	RetryAfter time.Duration `json:"-"`
 }
 
 // FieldError is one invalid field of a request.
@@ -38,6 +43,9 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 		p.Title = http.StatusText(p.Status)
 	}
 	p.RequestID = RequestID(r.Context())
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(p.RetryAfter)), 10))
+	}
 	w.Header().Set("Content-Type", ContentTypeProblem)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(p.Status)
