@@ -299,6 +299,56 @@ func TestAccessTokenForgeries(t *testing.T) {
 	}
 }
 
+// TestSignedTokenWithBadClaims: a token that verifies (signed with the
+// server's own key) but whose sub, jti or sid is not a UUID is a 401, not
+// a query that fails.
+func TestSignedTokenWithBadClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	good := e.register("ann@example.test").str("access_token")
+	parsed, _, err := jwt.NewParser().ParseUnverified(good, jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := parsed.Header["kid"]
+	claims := parsed.Claims.(jwt.MapClaims)
+	sub := claims["sub"].(string)
+	for _, c := range []struct{ claim, value string }{
+		{"sub", "not-a-uuid"},
+		{"sub", "42"},
+		{"sub", "x' OR '1'='1"},
+		{"sub", "{" + sub + "}"},
+		{"sub", "urn:uuid:" + sub},
+		{"sub", strings.ToUpper(sub)},
+		{"sub", "a\x00b"},
+		{"jti", "not-a-uuid"},
+		{"sid", "not-a-uuid"},
+		{"sid", strings.Repeat("f", 5000)},
+	} {
+		forged := jwt.MapClaims{}
+		for k, v := range claims {
+			forged[k] = v
+		}
+		forged[c.claim] = c.value
+		tok := forge(t, jwt.SigningMethodHS256, e.s.keys.signer.sign, map[string]any{"kid": kid}, forged)
+		for _, q := range []req{
+			{method: "GET", path: "/api/auth/me"},
+			{method: "POST", path: "/api/auth/logout-all"},
+			{method: "POST", path: "/api/auth/mfa/totp/setup"},
+		} {
+			q.token = tok
+			r := e.do(q)
+			if r.status != 401 || !strings.Contains(r.str("detail"), "must be UUIDs") {
+				t.Errorf("%s=%q on %s %s: %d %s", c.claim, c.value, q.method, q.path, r.status, r.raw)
+			}
+		}
+	}
+	// The real token still works.
+	if r := e.do(req{method: "GET", path: "/api/auth/me", token: good}); r.status != 200 {
+		t.Fatalf("good token: %d %s", r.status, r.raw)
+	}
+}
+
 func pemOf(t *testing.T, typ string, der []byte) string {
 	t.Helper()
 	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
