@@ -48,9 +48,10 @@ func errTooMany(wait time.Duration, detail string) *apiError {
 	return &apiError{status: http.StatusTooManyRequests, detail: detail, retryAfter: wait}
 }
 
-// writeError is the one place auth errors become HTTP answers. Causes the
-// client should not see are logged, and the client gets a 500 that says
-// only that.
+// writeError is the one place auth errors become HTTP answers. A database
+// outage is a 503 with Retry-After, a value the database refuses a 400;
+// other causes the client should not see are logged, and the client gets
+// a 500 that says only that.
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var fe *FieldError
@@ -76,8 +77,18 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		httpx.Error(w, r, http.StatusConflict, "this role is declared in abe.yaml and cannot be deleted here; remove it from the file")
 	case errors.Is(err, ErrNotFound):
 		httpx.Error(w, r, http.StatusNotFound, "not found")
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; there is nobody to answer.
+	case httpx.IsUnavailable(err):
+		s.log.WarnContext(r.Context(), "auth request failed: the database is unavailable", slog.String("error", err.Error()),
+			slog.String("path", r.URL.Path), slog.String("request_id", httpx.RequestID(r.Context())))
+		httpx.WriteProblem(w, r, httpx.Unavailable())
+	case httpx.IsDataException(err):
+		// A value of the request the database refuses; the checks before
+		// it should have named the field, so it is logged to add one.
+		s.log.WarnContext(r.Context(), "auth request held a value the database refused", slog.String("error", err.Error()),
+			slog.String("path", r.URL.Path), slog.String("request_id", httpx.RequestID(r.Context())))
+		httpx.WriteProblem(w, r, httpx.InvalidData())
 	default:
 		s.log.ErrorContext(r.Context(), "auth request failed", slog.String("error", err.Error()),
 			slog.String("path", r.URL.Path), slog.String("request_id", httpx.RequestID(r.Context())))

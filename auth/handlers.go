@@ -66,8 +66,15 @@ func (s *Service) Routes(r chi.Router) {
 	})
 }
 
+// readJSON decodes a request body into v, or answers the problem with it:
+// malformed JSON, unknown fields, or text with a NUL character, which no
+// column can hold.
 func (s *Service) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	if p := httpx.ReadJSON(w, r, v, s.limit); p != nil {
+	p := httpx.ReadJSON(w, r, v, s.limit)
+	if p == nil {
+		p = httpx.CheckText(v)
+	}
+	if p != nil {
 		httpx.WriteProblem(w, r, *p)
 		return false
 	}
