@@ -253,35 +253,42 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, c client) (*Use
 	return u, err
 }
 
-// ForgotPassword sends a reset link when the email has an account. It
-// answers the same, after the same work, either way: one statement that
-// inserts a token only when the account exists.
+// ForgotPassword sends a reset link when the email has an account. The
+// answer must not tell whether it has one, by its content or its timing,
+// so the handler does the same for every well-formed email: it hands the
+// email to the outbox, whose background step looks the account up, writes
+// the token and makes the mail (see resetMail).
 func (s *Service) ForgotPassword(ctx context.Context, email string, c client) error {
 	email = normalizeEmail(email)
-	if checkEmail(email) != "" {
-		return &FieldError{Field: "email", Message: checkEmail(email)}
+	if msg := checkEmail(email); msg != "" {
+		return &FieldError{Field: "email", Message: msg}
 	}
+	s.outbox.later("password reset", func(ctx context.Context) (*mail.Message, error) {
+		return s.resetMail(ctx, email)
+	})
+	return nil
+}
+
+// resetMail makes a reset token for the account of email and the mail
+// that carries it, in one statement that inserts a token only when the
+// account exists; without one it returns no mail.
+func (s *Service) resetMail(ctx context.Context, email string) (*mail.Message, error) {
 	token, hash := newOpaqueToken()
 	now := s.now()
 	ttl := time.Duration(s.cfg.ResetTokenTTL)
-	var userID, name, address string
+	var name, address string
 	err := s.db.QueryRow(ctx, `INSERT INTO abe.email_tokens (id, user_id, kind, token_hash, email, created_at, expires_at)
 		SELECT $1, u.id, 'reset_password', $2, u.email, $3, $4 FROM abe.users u WHERE lower(u.email) = $5
-		RETURNING user_id::text, (SELECT name FROM abe.users WHERE id = user_id), email`,
-		uuid.Must(uuid.NewV7()), hash, now, now.Add(ttl), email).Scan(&userID, &name, &address)
+		RETURNING (SELECT name FROM abe.users WHERE id = user_id), email`,
+		uuid.Must(uuid.NewV7()), hash, now, now.Add(ttl), email).Scan(&name, &address)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("forgot password: %w", err)
+		return nil, fmt.Errorf("forgot password: %w", err)
 	}
-	m, err := s.renderMail(kindResetPassword, address,
+	return s.renderMail(kindResetPassword, address,
 		mailData{Name: name, Email: address, Link: link(s.cfg.Links.ResetPassword, token), TTL: humanTTL(ttl)})
-	if err != nil {
-		return err
-	}
-	s.outbox.enqueue(m)
-	return nil
 }
 
 // ResetPassword sets a new password with a reset token, ends every session
