@@ -2,11 +2,14 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abe-stack/abe/schema"
 )
 
 func TestRegisterVerifyLoginMe(t *testing.T) {
@@ -219,23 +222,89 @@ func TestAdminUnlock(t *testing.T) {
 	}
 }
 
+// TestDelayPerIP: failures behind one address (a NAT, a proxy not in
+// trusted_proxies) never delay another account's login until
+// auth.lockout.ip_threshold distinct emails have failed from it; past
+// that, the address is slowed as an account would be.
 func TestDelayPerIP(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	// Spraying many accounts from one address slows that address down.
-	for i, email := range []string{"a@example.test", "b@example.test", "c@example.test"} {
-		r := e.do(req{method: "POST", path: "/api/auth/login", remote: "203.0.113.5:9", body: map[string]string{"email": email, "password": "x y z w 1 2 3"}})
-		if i == 0 && r.status != 401 {
-			t.Fatalf("first: %d", r.status)
+	e.register("ann@example.test")
+	e.register("bob@example.test")
+	const nat = "203.0.113.5:9"
+	from := func(remote, email, password string) res {
+		return e.do(req{method: "POST", path: "/api/auth/login", remote: remote, body: map[string]string{"email": email, "password": password}})
+	}
+	// One failure, for an email without an account: the next login of
+	// another account from the same address goes through at once.
+	if r := from(nat, "nobody@example.test", "x y z w 1 2 3"); r.status != 401 {
+		t.Fatalf("failure: %d %s", r.status, r.raw)
+	}
+	if r := from(nat, "bob@example.test", goodPassword); r.status != 200 {
+		t.Fatalf("bob after a stranger's failure: %d %s", r.status, r.raw)
+	}
+	// Ann's typos slow Ann, not Bob, and count once for the address.
+	for range 4 {
+		if r := from(nat, "ann@example.test", "not my password 1"); r.status != 401 {
+			t.Fatalf("ann's typo: %d %s", r.status, r.raw)
 		}
-		if i > 0 && r.status != 429 {
-			t.Fatalf("attempt %d from the same IP: %d, want 429", i+1, r.status)
+		if r := from(nat, "bob@example.test", goodPassword); r.status != 200 {
+			t.Fatalf("bob after ann's typo: %d %s", r.status, r.raw)
 		}
-		e.clock.Advance(100 * time.Millisecond)
+		if r := from(nat, "ann@example.test", goodPassword); r.status != 429 {
+			t.Fatalf("ann right after her typo: %d %s", r.status, r.raw)
+		}
+		e.clock.Advance(10 * time.Second)
+	}
+	if r := from(nat, "ann@example.test", goodPassword); r.status != 200 {
+		t.Fatalf("ann after waiting: %d %s", r.status, r.raw)
+	}
+
+	// Spraying: 2 emails have failed; up to the threshold (20 distinct)
+	// nobody waits, each email new.
+	for i := 3; i <= schema.DefaultIPThreshold; i++ {
+		if r := from(nat, fmt.Sprintf("spray%d@example.test", i), "x y z w 1 2 3"); r.status != 401 {
+			t.Fatalf("distinct failure %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	// Past it, the address waits 1 s, 2 s, 4 s, ... at most delay_max,
+	// whichever account it tries; a success does not reset it.
+	for i, want := range []int{1, 2, 4, 8, 16, 30, 30} {
+		email := fmt.Sprintf("more%d@example.test", i)
+		if r := from(nat, email, "x y z w 1 2 3"); r.status != 429 || r.header.Get("Retry-After") != strconv.Itoa(want) {
+			t.Fatalf("past the threshold +%d: %d Retry-After %q, want 429 %d", i, r.status, r.header.Get("Retry-After"), want)
+		}
+		if i == 0 {
+			if r := from(nat, "bob@example.test", goodPassword); r.status != 429 {
+				t.Fatalf("bob from a throttled address: %d %s", r.status, r.raw)
+			}
+		}
+		e.clock.Advance(time.Duration(want) * time.Second)
+		if r := from(nat, email, "x y z w 1 2 3"); r.status != 401 {
+			t.Fatalf("after waiting %d s: %d %s", want, r.status, r.raw)
+		}
 	}
 	// Another address is not slowed.
-	if r := e.do(req{method: "POST", path: "/api/auth/login", remote: "203.0.113.6:9", body: map[string]string{"email": "d@example.test", "password": "x y z w 1 2 3"}}); r.status != 401 {
-		t.Fatalf("other IP: %d", r.status)
+	if r := from("203.0.113.6:9", "bob@example.test", goodPassword); r.status != 200 {
+		t.Fatalf("other IP: %d %s", r.status, r.raw)
+	}
+	// The window passes, and so does the throttle.
+	e.clock.Advance(5*time.Minute + time.Second)
+	if r := from(nat, "bob@example.test", goodPassword); r.status != 200 {
+		t.Fatalf("after the delay window: %d %s", r.status, r.raw)
+	}
+}
+
+// TestIPThreshold: auth.lockout.ip_threshold sets where the address
+// starts to wait.
+func TestIPThreshold(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, &envOpts{extra: "  lockout: { ip_threshold: 2 }\n"})
+	for i, want := range []int{401, 401, 429} {
+		r := e.login(fmt.Sprintf("u%d@example.test", i), "x y z w 1 2 3")
+		if r.status != want {
+			t.Fatalf("attempt %d: %d, want %d", i+1, r.status, want)
+		}
 	}
 }
 

@@ -15,14 +15,16 @@ type attemptState struct {
 	lockFailures  int // failures of the email within the lockout window
 	delayFailures int // failures of the email within the delay window
 	lastFailure   *time.Time
-	ipFailures    int // failures from the IP within the delay window
+	ipFailures    int // distinct emails that failed from the IP within the delay window
 	ipLast        *time.Time
 	lockedUntil   *time.Time
 }
 
 // attemptsQuery reads the counters. Failures of an email count since its
-// last successful login; failures from an IP do not reset, or an attacker
-// could clear them with an account of its own.
+// last successful login. From an IP, the distinct emails that failed
+// count: one person's typos are the account's business, many accounts
+// failing from one address is what an IP throttle is for. They do not
+// reset, or an attacker could clear them with an account of its own.
 const attemptsQuery = `
 WITH last_ok AS (
   SELECT coalesce(max(at), '-infinity'::timestamptz) AS t FROM abe.login_attempts WHERE email = $1 AND succeeded
@@ -31,7 +33,7 @@ SELECT
   (SELECT count(*) FROM abe.login_attempts a, last_ok WHERE a.email = $1 AND NOT a.succeeded AND a.at > last_ok.t AND a.at > $3),
   (SELECT count(*) FROM abe.login_attempts a, last_ok WHERE a.email = $1 AND NOT a.succeeded AND a.at > last_ok.t AND a.at > $4),
   (SELECT max(a.at) FROM abe.login_attempts a, last_ok WHERE a.email = $1 AND NOT a.succeeded AND a.at > last_ok.t AND a.at > least($3, $4)),
-  (SELECT count(*) FROM abe.login_attempts WHERE ip = $2 AND NOT succeeded AND at > $4),
+  (SELECT count(DISTINCT email) FROM abe.login_attempts WHERE ip = $2 AND NOT succeeded AND at > $4),
   (SELECT max(at) FROM abe.login_attempts WHERE ip = $2 AND NOT succeeded AND at > $4),
   (SELECT locked_until FROM abe.login_locks WHERE email = $1)`
 
@@ -80,8 +82,9 @@ func (s *Service) delayFor(n int) time.Duration {
 
 // throttled answers an attempt that comes too early, before the password
 // is checked: the account is locked, or the progressive delay of the
-// email or the IP has not passed. Emails without an account are counted
-// and answered alike, so the answer tells nothing about them.
+// email or, past auth.lockout.ip_threshold, of the IP has not passed.
+// Emails without an account are counted and answered alike, so the
+// answer tells nothing about them.
 func (s *Service) throttled(st attemptState) error {
 	now := s.now()
 	if st.lockedUntil != nil && now.Before(*st.lockedUntil) {
@@ -92,8 +95,8 @@ func (s *Service) throttled(st attemptState) error {
 	if st.lastFailure != nil && st.delayFailures > 0 {
 		wait = max(wait, st.lastFailure.Add(s.delayFor(st.delayFailures)).Sub(now))
 	}
-	if st.ipLast != nil && st.ipFailures > 0 {
-		wait = max(wait, st.ipLast.Add(s.delayFor(st.ipFailures)).Sub(now))
+	if past := st.ipFailures - s.cfg.Lockout.IPThreshold + 1; st.ipLast != nil && past > 0 {
+		wait = max(wait, st.ipLast.Add(s.delayFor(past)).Sub(now))
 	}
 	if wait > 0 {
 		return errTooMany(wait, fmt.Sprintf("too many failed attempts: wait %s before trying again", humanDuration(wait)))

@@ -282,7 +282,8 @@ func (s *Service) factorFailed(ctx context.Context, db dbtx, u *User, c client, 
 
 // withFactor runs fn after u proved f, throttled and counted like a
 // login. fn runs in the same transaction as the check; a wrong factor
-// commits its failure and answers errBadCode.
+// commits its failure and answers errBadCode, a right one resets the
+// account's failures as a successful login does.
 func (s *Service) withFactor(ctx context.Context, u *User, f secondFactor, c client, what string, fn func(db dbtx, method string) error) error {
 	st, err := s.gate(ctx, u, c)
 	if err != nil {
@@ -297,6 +298,9 @@ func (s *Service) withFactor(ctx context.Context, u *User, f secondFactor, c cli
 		if method == "" {
 			refusal = errBadCode
 			return s.factorFailed(ctx, db, u, c, st, map[string]any{"during": what})
+		}
+		if err := s.recordAttempt(ctx, db, normalizeEmail(u.Email), c.ip, true); err != nil {
+			return err
 		}
 		return fn(db, method)
 	})
@@ -396,17 +400,17 @@ func (s *Service) SetupTOTP(ctx context.Context, p *Principal, restart bool) (*T
 }
 
 // EnableTOTP turns MFA on once a code from the pending secret proves the
-// app has it, and returns the recovery codes, shown this once.
+// app has it, and returns the recovery codes, shown this once. A wrong
+// code here is a signed-in user's typo during setup, not a failed login:
+// it is recorded as an mfa_failed event but counts toward no delay or
+// lock, since guessing it gains nothing (the same session can start the
+// setup over and read the secret).
 func (s *Service) EnableTOTP(ctx context.Context, p *Principal, code string, c client) ([]string, error) {
 	f := secondFactor{Code: code}
 	if err := f.normalize(false); err != nil {
 		return nil, err
 	}
 	u, err := s.UserByID(ctx, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.gate(ctx, u, c)
 	if err != nil {
 		return nil, err
 	}
@@ -433,7 +437,7 @@ func (s *Service) EnableTOTP(ctx context.Context, p *Principal, code string, c c
 		step, ok := matchTOTP(secret, f.Code, s.now(), row.lastStep)
 		if !ok {
 			refusal = errBadCode
-			return s.factorFailed(ctx, db, u, c, st, map[string]any{"during": "enable"})
+			return s.record(ctx, db, c, u.ID, EventMFAFailed, map[string]any{"during": "enable"})
 		}
 		if _, err := db.Exec(ctx, `UPDATE abe.mfa_totp SET enabled_at = $2, last_step = $3 WHERE user_id = $1`, u.ID, s.now(), step); err != nil {
 			return fmt.Errorf("enable TOTP: %w", err)

@@ -332,6 +332,61 @@ func TestMFAThrottled(t *testing.T) {
 	}
 }
 
+// TestMFASetupMistake: a wrong code while enabling TOTP is a signed-in
+// user's typo, not a failed login: the right code right after it works,
+// and so does the next login, without waiting. A right code on disable or
+// recovery-codes resets the failures a wrong one counted.
+func TestMFASetupMistake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ann := e.register("ann@example.test")
+	token := ann.str("access_token")
+	r := e.do(req{method: "POST", path: "/api/auth/mfa/totp/setup", token: token})
+	if r.status != 200 {
+		t.Fatalf("setup: %d %s", r.status, r.raw)
+	}
+	secret := r.str("secret")
+	for range 3 {
+		if r := e.do(req{method: "POST", path: "/api/auth/mfa/totp/enable", token: token, body: map[string]string{"code": "000000"}}); r.status != 401 {
+			t.Fatalf("enable with a wrong code: %d %s", r.status, r.raw)
+		}
+	}
+	if r := e.do(req{method: "POST", path: "/api/auth/mfa/totp/enable", token: token, body: map[string]string{"code": codeAt(t, secret, e.clock.Now())}}); r.status != 200 {
+		t.Fatalf("enable with the right code right after wrong ones: %d %s", r.status, r.raw)
+	}
+	e.clock.Advance(30 * time.Second) // the enabling code is spent
+	tok := e.challenge("ann@example.test")
+	if r := e.verify(map[string]string{"mfa_token": tok, "code": codeAt(t, secret, e.clock.Now())}); r.status != 200 {
+		t.Fatalf("the login after the setup: %d %s", r.status, r.raw)
+	}
+	if evs := strings.Join(e.events(ann.body["user"].(map[string]any)["id"].(string)), ","); strings.Count(evs, EventMFAFailed) != 3 || strings.Contains(evs, EventLoginFailed) {
+		t.Errorf("events: %s", evs)
+	}
+
+	// A wrong code on recovery-codes counts (it guards the factor), and
+	// the right one resets it: the next login does not wait.
+	e.clock.Advance(30 * time.Second)
+	if r := e.do(req{method: "POST", path: "/api/auth/mfa/recovery-codes", token: token, body: map[string]string{"code": "000000"}}); r.status != 401 {
+		t.Fatalf("recovery-codes with a wrong code: %d %s", r.status, r.raw)
+	}
+	if r := e.do(req{method: "POST", path: "/api/auth/mfa/recovery-codes", token: token, body: map[string]string{"code": codeAt(t, secret, e.clock.Now())}}); r.status != 429 {
+		t.Fatalf("recovery-codes right after a wrong code: %d %s", r.status, r.raw)
+	}
+	e.clock.Advance(time.Second)
+	if r := e.do(req{method: "POST", path: "/api/auth/mfa/recovery-codes", token: token, body: map[string]string{"code": codeAt(t, secret, e.clock.Now())}}); r.status != 200 {
+		t.Fatalf("recovery-codes with the right code: %d %s", r.status, r.raw)
+	}
+	e.clock.Advance(30 * time.Second)
+	tok = e.challenge("ann@example.test")
+	if r := e.verify(map[string]string{"mfa_token": tok, "code": "000000"}); r.status != 401 {
+		t.Fatalf("a wrong code: %d %s", r.status, r.raw)
+	}
+	// One failure since the last success: 1 s, not 2 s.
+	if r := e.verify(map[string]string{"mfa_token": tok, "code": codeAt(t, secret, e.clock.Now())}); r.status != 429 || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("after one wrong code: %d Retry-After %q", r.status, r.header.Get("Retry-After"))
+	}
+}
+
 // TestMFASecretsAtRest: the table holds no secret in the clear, a
 // database alone (another auth.secret) cannot use it, and the keys of
 // auth.mfa.encryption_keys rotate.

@@ -169,6 +169,13 @@ type Lockout struct {
 	DelayWindow Duration `yaml:"delay_window"`
 	DelayBase   Duration `yaml:"delay_base"`
 	DelayMax    Duration `yaml:"delay_max"`
+	// IPThreshold is how many distinct emails may fail to log in from one
+	// IP within DelayWindow before that IP is slowed down too: past it, an
+	// attempt from the IP waits DelayBase x 2^(n-1) after the IP's last
+	// failure, n being the distinct emails past the threshold. Below it,
+	// the failures of one account never delay another behind the same NAT
+	// or proxy.
+	IPThreshold int `yaml:"ip_threshold"`
 	// MaxFailures within Window lock the account for Duration.
 	MaxFailures int      `yaml:"max_failures"`
 	Window      Duration `yaml:"window"`
@@ -475,6 +482,12 @@ const (
 	DefaultMaxConns        = 20
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultBodyLimit       = 1 << 20
+	// DefaultIPThreshold is auth.lockout.ip_threshold: distinct emails
+	// failing from one IP within the delay window before the IP is slowed.
+	// Typos are a few in a hundred logins, so reaching 20 distinct
+	// accounts in 5 minutes takes hundreds of people logging in behind one
+	// address; an attacker trying many accounts reaches it in seconds.
+	DefaultIPThreshold = 20
 )
 
 func orDuration(d *Duration, def time.Duration) {
@@ -513,6 +526,7 @@ func (c *Config) withDefaults() {
 	orDuration(&l.DelayWindow, 5*time.Minute)
 	orDuration(&l.DelayBase, time.Second)
 	orDuration(&l.DelayMax, 30*time.Second)
+	l.IPThreshold = cmp.Or(l.IPThreshold, DefaultIPThreshold)
 	l.MaxFailures = cmp.Or(l.MaxFailures, 10)
 	orDuration(&l.Window, 30*time.Minute)
 	orDuration(&l.Duration, 30*time.Minute)
