@@ -403,6 +403,19 @@ func (e *Engine) HasFieldReadRules(collection string) bool {
 	return c != nil && len(c.fieldRead) > 0
 }
 
+// HasFieldReadRule reports whether field of collection has a read rule.
+func (e *Engine) HasFieldReadRule(collection, field string) bool {
+	c := e.colls[collection]
+	return c != nil && c.fieldRead[field] != nil
+}
+
+// HasFieldUpdateRules reports whether any field of the collection has an
+// update rule.
+func (e *Engine) HasFieldUpdateRules(collection string) bool {
+	c := e.colls[collection]
+	return c != nil && len(c.fieldUpdate) > 0
+}
+
 // DeniedUpdates lists the fields in in.Changes whose update rule denies
 // the principal; a write that changes any of them must be refused.
 func (e *Engine) DeniedUpdates(ctx context.Context, collection string, in *Input, loads *Loads) ([]string, error) {

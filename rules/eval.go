@@ -149,7 +149,17 @@ func (l *loaderVal) load(collection, id string) (map[string]any, error) {
 		}
 		l.seen[key] = true
 	}
-	ls := l.loads
+	rec, err := l.loads.get(collection, id)
+	if err != nil {
+		l.err = fmt.Errorf("load %s %s for a rule: %w", collection, id, err)
+		return nil, l.err
+	}
+	return rec, nil
+}
+
+// get loads a record through the memo.
+func (ls *Loads) get(collection, id string) (map[string]any, error) {
+	key := [2]string{collection, id}
 	ls.mu.Lock()
 	rec, ok := ls.memo[key]
 	ls.mu.Unlock()
@@ -158,8 +168,7 @@ func (l *loaderVal) load(collection, id string) (map[string]any, error) {
 	}
 	rec, err := ls.loader.Load(ls.ctx, collection, id)
 	if err != nil {
-		l.err = fmt.Errorf("load %s %s for a rule: %w", collection, id, err)
-		return nil, l.err
+		return nil, err
 	}
 	ls.mu.Lock()
 	ls.memo[key] = rec

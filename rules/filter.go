@@ -1,10 +1,14 @@
 package rules
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
+	celtypes "github.com/google/cel-go/common/types"
 )
 
 // MaxFilterLen bounds a client filter's length.
@@ -67,6 +71,9 @@ func (e *Engine) Filter(collection, src string) (*Filter, error) {
 	if err != nil {
 		return nil, &FilterError{Message: err.Error()}
 	}
+	if nulInLiterals(checked.NativeRep().Expr()) {
+		return nil, &FilterError{Message: "strings in a filter cannot hold the NUL character (\\x00), and no stored text does"}
+	}
 	p := &program{src: src, ast: checked, prg: prg, consts: map[int64]cel.Program{}}
 	if err := e.prepareConsts(col.filterEnv, p); err != nil {
 		return nil, &FilterError{Message: err.Error()}
@@ -74,7 +81,7 @@ func (e *Engine) Filter(collection, src string) (*Filter, error) {
 	f = &Filter{col: col, prog: p, eng: e}
 	// Filters always run in the database; one that cannot is refused now.
 	if _, err := f.SQL(&SQLInput{}, &SQL{}); err != nil {
-		return nil, &FilterError{Message: "it cannot run in the database: " + err.Error()}
+		return nil, err
 	}
 	col.filtersMu.Lock()
 	if len(col.filters) >= maxCachedFilters {
@@ -85,16 +92,52 @@ func (e *Engine) Filter(collection, src string) (*Filter, error) {
 	return f, nil
 }
 
-// SQL translates the filter into a boolean over the collection's table.
+// SQL translates the filter into a boolean over the collection's table,
+// as the principal sees it (visible.go). A failure is a *FilterError.
 func (f *Filter) SQL(in *SQLInput, q *SQL) (string, error) {
 	tr := &translator{eng: f.eng, col: f.col, prog: f.prog, in: in, q: q, filter: true}
-	return tr.boolean(f.prog.ast.NativeRep().Expr(), false)
+	s, err := tr.boolean(f.prog.ast.NativeRep().Expr(), false)
+	if err != nil {
+		return "", &FilterError{Message: "it cannot run in the database: " + err.Error()}
+	}
+	return s, nil
 }
 
-// Match evaluates the filter on in.Record.
+// Match evaluates the filter on in.Record as in.Auth sees it: without the
+// fields it may not read, with get() and exists() finding only records it
+// may read, as the SQL does.
 func (f *Filter) Match(in *Input, loads *Loads) (bool, error) {
-	ok, _, err := eval(f.prog.prg, in, loads, in.Record)
+	ctx := context.Background()
+	if loads != nil {
+		ctx = loads.ctx
+	}
+	rec, err := f.eng.filterView(ctx, f.col, in, loads, in.Record)
+	if err != nil {
+		return false, err
+	}
+	if loads != nil {
+		loads = &Loads{ctx: ctx, loader: &readableLoader{eng: f.eng, in: in, loads: loads}, memo: map[[2]string]map[string]any{}}
+	}
+	ok, _, err := eval(f.prog.prg, in, loads, rec)
 	return ok, err
+}
+
+// nulInLiterals reports whether a string or bytes literal of x holds a NUL,
+// which no stored text can: PostgreSQL refuses it as a parameter.
+func nulInLiterals(x ast.Expr) bool {
+	found := false
+	ast.PreOrderVisit(x, ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() != ast.LiteralKind {
+			return
+		}
+		switch v := e.AsLiteral().(type) {
+		case celtypes.String:
+			found = found || strings.ContainsRune(string(v), 0)
+		case celtypes.Bytes:
+			found = found || bytes.IndexByte(v, 0) >= 0
+		}
+	}))
+	return found
 }
 
 // Source is the filter's text.

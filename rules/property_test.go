@@ -33,10 +33,12 @@ collections:
       members: { type: relation, collection: users, many: true }
       level:   { type: integer }
       parent:  { type: relation, collection: groups }
+    rules:
+      read: "auth != null && (record.owner == auth.id || auth.id in record.members || record.level < 2)"
   fixture:
     fields:
       title:   { type: text, required: true }
-      note:    { type: text }
+      note:    { type: text, rules: { read: "auth != null && (record.owner == auth.id || record.count > 3)" } }
       count:   { type: integer }
       score:   { type: number }
       done:    { type: bool }
@@ -93,6 +95,16 @@ var corpus = []string{
 	"record.owner == 'not-a-uuid'", "record.owner != 'NOT-A-UUID'",
 	"!(record.done && record.count > 1) || record.note == null",
 	"(record.owner == auth.id && has_role('reader')) || (auth.id in record.members && !record.done)",
+	// Hostile numbers: compared exactly with integers, nothing ordered
+	// with NaN, and arithmetic that overflows is CEL's error, never a
+	// failed query.
+	"record.count >= 1.5", "record.count < 1.5", "record.count > -2.5", "!(record.count <= 2.5)", "1.5 < record.count",
+	"record.count < 1e300", "record.count > 1e19", "record.count < -9.3e18", "record.count >= 9.3e18", "!(record.count < 1e300)",
+	"record.count < 1.0/0.0", "record.count < double('NaN')", "!(record.count < double('NaN'))", "record.score >= double('NaN')",
+	"!(record.score >= double('NaN'))", "record.score < 1.0/0.0", "record.count in [1, 2.5]",
+	"record.count * 9223372036854775807 > 0", "record.count + 9223372036854775807 > 0", "-(record.count - 9223372036854775807 - 1) > 0",
+	"record.score * 1e300 * 1e300 > 1.0", "record.score * 1e-300 * 1e-300 == 0.0", "record.score / 1e-300 > 0.0",
+	"record.count / 0 == 1", "record.due + duration('2000000h') > request.time", "record.due - duration('2000000h') < request.time",
 }
 
 type fixtureData struct {
@@ -311,10 +323,19 @@ CREATE TABLE abe.users (id uuid PRIMARY KEY DEFAULT abe.uuid_v7(), email text NO
 		filterSrc := strings.ReplaceAll(rule, "record.", "")
 		var flt *Filter
 		if !strings.Contains(filterSrc, "has(") {
-			if flt, err = baseEngine.Filter("fixture", filterSrc); err != nil {
+			flt, err = baseEngine.Filter("fixture", filterSrc)
+			switch {
+			case err != nil && strings.Contains(err.Error(), "only the id and name of an account"):
+				flt = nil // what a filter may not read of an account
+			case err != nil:
 				t.Errorf("filter %q: %v", filterSrc, err)
 			}
 		}
+		// A filter sees what the caller may read: groups through their
+		// read rule, the note through its field rule. Where it sees what
+		// the rule sees, both select the same records; everywhere, its SQL
+		// and its evaluation on one record (realtime) agree.
+		sameAsRule := !strings.Contains(filterSrc, "groups") && !strings.Contains(filterSrc, "note")
 		cfg := mustConfig(t, fmt.Sprintf(fixtureYAML, rule))
 		eng, err := Compile(cfg, nil)
 		if err != nil {
@@ -382,8 +403,8 @@ CREATE TABLE abe.users (id uuid PRIMARY KEY DEFAULT abe.uuid_v7(), email text NO
 			}
 			sort.Strings(fromFilter)
 			sort.Strings(matched)
-			if !slices.Equal(fromFilter, fromCEL) || !slices.Equal(matched, fromCEL) {
-				t.Errorf("filter %q, principal %d: SQL %d, Match %d, rule %d", filterSrc, pi, len(fromFilter), len(matched), len(fromCEL))
+			if !slices.Equal(fromFilter, matched) || (sameAsRule && !slices.Equal(matched, fromCEL)) {
+				t.Errorf("filter %q, principal %d: SQL %d, Match %d, rule %d\nSQL: %s", filterSrc, pi, len(fromFilter), len(matched), len(fromCEL), fpred)
 			}
 		}
 	}

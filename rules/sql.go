@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -72,6 +73,9 @@ func cannot(format string, args ...any) error {
 // join is a related record loaded by get(), as an alias in an EXISTS.
 type join struct {
 	table, alias, key string
+	// guard is, in a client's filter, the related collection's read rule
+	// over alias: a filter sees only related records the caller may read.
+	guard string
 }
 
 // translator turns one checked expression into SQL.
@@ -89,6 +93,10 @@ type translator struct {
 
 	joins []join // of the atom being translated
 	n     int    // alias counter
+	// counter, when set, is the alias counter of the translation this one
+	// is part of (a related collection's rule inside a filter), so that
+	// aliases never repeat in one statement.
+	counter *int
 	act   *activation
 	// aliases names each related record once per translation, so that
 	// conditions over the same record can share an EXISTS.
@@ -103,8 +111,16 @@ func (tr *translator) alias() string {
 }
 
 func (tr *translator) fresh(prefix string) string {
-	tr.n++
-	return prefix + strconv.Itoa(tr.n)
+	c := tr.count()
+	*c++
+	return prefix + strconv.Itoa(*c)
+}
+
+func (tr *translator) count() *int {
+	if tr.counter == nil {
+		tr.counter = &tr.n
+	}
+	return tr.counter
 }
 
 // cond is a translated boolean: SQL over the record and the related
@@ -212,6 +228,9 @@ func (c cond) exists() string {
 	for i, j := range c.joins {
 		from[i] = j.table + " " + j.alias
 		where[i] = j.alias + ".id = " + j.key
+		if j.guard != "" {
+			where[i] += " AND " + j.guard
+		}
 	}
 	return "EXISTS (SELECT 1 FROM " + strings.Join(from, ", ") + " WHERE " + strings.Join(where, " AND ") + " AND " + c.sql + ")"
 }
@@ -312,8 +331,10 @@ func (tr *translator) atom(x ast.Expr, neg bool) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		a := tr.fresh("e")
-		s := "EXISTS (SELECT 1 FROM " + tr.eng.tables[strings.TrimPrefix(g.AsCall().FunctionName(), getPrefix)] + " " + a + " WHERE " + a + ".id = " + key + ")"
+		s, err := tr.existsSQL(strings.TrimPrefix(g.AsCall().FunctionName(), getPrefix), key)
+		if err != nil {
+			return "", err
+		}
 		if missing {
 			return "(NOT " + s + ")", nil
 		}
@@ -334,8 +355,10 @@ func (tr *translator) atom(x ast.Expr, neg bool) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		a := tr.fresh("e")
-		s := "EXISTS (SELECT 1 FROM " + tr.eng.tables[coll] + " " + a + " WHERE " + a + ".id = " + key + ")"
+		s, err := tr.existsSQL(coll, key)
+		if err != nil {
+			return "", err
+		}
 		if neg {
 			return "(NOT " + s + ")", nil
 		}
@@ -479,6 +502,22 @@ func (tr *translator) order(fn string, a, b ast.Expr, neg bool) (string, error) 
 	}
 	if va.failed || vb.failed {
 		return "NULL", nil
+	}
+	if va.konst && !vb.konst {
+		va, vb, fn = vb, va, mirrored[fn]
+	}
+	if c, ok := vb.value.(float64); ok && vb.konst && numeric(va.typ) {
+		newFn, bound, decided, outcome := numberBound(fn, c, va.typ == "bigint")
+		if decided {
+			switch {
+			case outcome == neg:
+				return "FALSE", nil
+			case va.nullable:
+				return "(" + va.sql + " IS NOT NULL)", nil
+			}
+			return "TRUE", nil
+		}
+		fn, vb = newFn, bound
 	}
 	op := ops[fn]
 	if neg {
@@ -670,7 +709,11 @@ func (tr *translator) value(x ast.Expr) (val, error) {
 			alias = tr.fresh("g")
 			tr.aliases[[2]string{table, key}] = alias
 		}
-		tr.joins = append(tr.joins, join{table: table, alias: alias, key: key})
+		guard, err := tr.readGuard(coll, alias)
+		if err != nil {
+			return val{}, err
+		}
+		tr.joins = append(tr.joins, join{table: table, alias: alias, key: key, guard: guard})
 		return val{relation: &tr.joins[len(tr.joins)-1], sql: alias}, nil
 	case fn == "size":
 		var v val
@@ -697,8 +740,12 @@ func (tr *translator) value(x ast.Expr) (val, error) {
 		if err != nil {
 			return val{}, err
 		}
-		if v.typ != "bigint" && v.typ != "double precision" {
+		if !numeric(v.typ) {
 			return val{}, cannot("only numbers can be negated in SQL")
+		}
+		if v.typ == "bigint" {
+			// The negation of the smallest bigint overflows.
+			return val{sql: checkedInt("(-" + v.sql + "::numeric)"), typ: v.typ, nullable: true}, nil
 		}
 		return val{sql: "(-" + v.sql + ")", typ: v.typ, nullable: v.nullable}, nil
 	}
@@ -714,34 +761,109 @@ func (tr *translator) arith(fn string, a, b ast.Expr) (val, error) {
 	if err != nil {
 		return val{}, err
 	}
-	num := func(t string) bool { return t == "bigint" || t == "double precision" }
-	operand := func(v, other val) string {
+	operand := func(v val) string {
 		if v.konst {
 			p, _ := tr.param(v, v.typ)
 			return p
 		}
 		return v.sql
 	}
-	l, r := operand(va, vb), operand(vb, va)
 	switch {
-	case num(va.typ) && num(vb.typ):
-		typ := "bigint"
-		if va.typ != vb.typ || va.typ == "double precision" {
-			typ = "double precision"
+	case numeric(va.typ) && numeric(vb.typ):
+		for _, v := range []val{va, vb} {
+			if f, ok := v.value.(float64); v.konst && ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+				return val{}, cannot("arithmetic with NaN or infinity has no SQL form")
+			}
 		}
-		op := map[string]string{"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/", "_%_": "%"}[fn]
-		if op == "/" || op == "%" {
+		l, r := operand(va), operand(vb)
+		nullable := va.nullable || vb.nullable || va.konst || vb.konst
+		if fn == "_/_" || fn == "_%_" {
 			// CEL fails on division by zero; SQL would fail the whole query.
-			r = "NULLIF(" + r + ", 0)"
+			r, nullable = "NULLIF("+r+", 0)", true
 		}
-		return val{sql: "(" + l + " " + op + " " + r + ")", typ: typ, nullable: va.nullable || vb.nullable || va.konst || vb.konst}, nil
+		if va.typ == "bigint" && vb.typ == "bigint" {
+			n := map[string]string{"_+_": "(" + l + "::numeric + " + r + "::numeric)", "_-_": "(" + l + "::numeric - " + r + "::numeric)",
+				"_*_": "(" + l + "::numeric * " + r + "::numeric)", "_/_": "div(" + l + "::numeric, " + r + "::numeric)", "_%_": "mod(" + l + "::numeric, " + r + "::numeric)"}[fn]
+			return val{sql: checkedInt(n), typ: "bigint", nullable: true}, nil
+		}
+		op := map[string]string{"_+_": "+", "_-_": "-", "_*_": "*", "_/_": "/"}[fn]
+		if op == "" {
+			return val{}, cannot("this arithmetic has no SQL form")
+		}
+		return val{sql: checkedFloat(l, r, op), typ: "double precision", nullable: nullable}, nil
 	case fn == "_+_" && va.typ == "text" && vb.typ == "text":
-		return val{sql: "(" + l + " || " + r + ")", typ: "text", nullable: va.nullable || vb.nullable}, nil
+		return val{sql: "(" + operand(va) + " || " + operand(vb) + ")", typ: "text", nullable: va.nullable || vb.nullable}, nil
 	case (fn == "_+_" || fn == "_-_") && va.typ == "timestamptz" && vb.konst && vb.typ == "interval":
-		op := map[string]string{"_+_": "+", "_-_": "-"}[fn]
-		return val{sql: "(" + l + " " + op + " " + r + ")", typ: "timestamptz", nullable: va.nullable}, nil
+		d, ok := vb.value.(time.Duration)
+		if !ok {
+			return val{}, cannot("this arithmetic has no SQL form")
+		}
+		if fn == "_-_" {
+			d = -d
+		}
+		// Only where CEL's timestamps reach (years 1 to 9999), as CEL
+		// fails beyond; PostgreSQL would fail the whole query past its own
+		// range.
+		lo, hi := tr.q.Arg(celMinTime.Add(-d))+"::timestamptz", tr.q.Arg(celMaxTime.Add(-d))+"::timestamptz"
+		iv := tr.q.Arg(d) + "::interval"
+		return val{sql: "(CASE WHEN " + va.sql + " BETWEEN " + lo + " AND " + hi + " THEN " + va.sql + " + " + iv + " END)", typ: "timestamptz", nullable: true}, nil
 	}
 	return val{}, cannot("this arithmetic has no SQL form")
+}
+
+// CEL's range of timestamps.
+var (
+	celMinTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	celMaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
+func numeric(t string) bool { return t == "bigint" || t == "double precision" }
+
+// Arithmetic over columns must never fail: a bigint or double overflow
+// would fail the whole query, and whether it does would depend on rows the
+// caller cannot see (PostgreSQL may evaluate a filter before the rule).
+
+// checkedInt is an integer computed in numeric, n, as CEL computes it: NULL
+// (CEL's error) beyond int64's range. The subquery names n once however
+// deep the arithmetic nests.
+func checkedInt(n string) string {
+	return "(SELECT CASE WHEN abe_n BETWEEN -9223372036854775808 AND 9223372036854775807 THEN abe_n::bigint END FROM (SELECT " + n + " AS abe_n) abe_s)"
+}
+
+// checkedFloat is a op b in double precision, as CEL computes it, except
+// where PostgreSQL would fail: an overflow is an infinity (as in CEL), an
+// underflow of a product or quotient is zero.
+func checkedFloat(a, b, op string) string {
+	return "(SELECT CASE WHEN abs(abe_n) > 1e308 THEN sign(abe_n)::float8 * 'Infinity'::float8 WHEN abe_n <> 0 AND abs(abe_n) < 1e-300 THEN 0::float8 ELSE abe_a " + op + " abe_b END" +
+		" FROM (SELECT " + a + " AS abe_a, " + b + " AS abe_b) abe_s, LATERAL (SELECT abe_a::numeric " + op + " abe_b::numeric AS abe_n) abe_m)"
+}
+
+// mirrored is the comparison with its sides swapped.
+var mirrored = map[string]string{"_<_": "_>_", "_<=_": "_>=_", "_>_": "_<_", "_>=_": "_<=_"}
+
+// numberBound compares a number x with a double constant c as CEL does.
+// An integer x compares exactly: x >= 1.5 is x >= 2, and a constant beyond
+// int64's range decides the comparison. Nothing is ordered with NaN (CEL
+// says false; PostgreSQL sorts NaN above every number). decided reports a
+// comparison that is outcome for every non-null x; otherwise x compares
+// with bound by fn.
+func numberBound(fn string, c float64, integer bool) (newFn string, bound val, decided, outcome bool) {
+	less := fn == "_<_" || fn == "_<=_"
+	switch {
+	case math.IsNaN(c):
+		return "", val{}, true, false
+	case !integer:
+		return fn, val{konst: true, value: c, typ: "double precision"}, false, false
+	case c >= 0x1p63:
+		return "", val{}, true, less
+	case c < -0x1p63:
+		return "", val{}, true, !less
+	case c == math.Trunc(c):
+		return fn, val{konst: true, value: int64(c), typ: "bigint"}, false, false
+	case less:
+		return "_<=_", val{konst: true, value: int64(math.Floor(c)), typ: "bigint"}, false, false
+	}
+	return "_>=_", val{konst: true, value: int64(math.Ceil(c)), typ: "bigint"}, false, false
 }
 
 // field translates operand.name: a field of the record or of a related
@@ -778,6 +900,14 @@ func (tr *translator) collectionOfTable(table string) *schema.Collection {
 
 // column is alias.name, typed from the schema.
 func (tr *translator) column(alias string, c *schema.Collection, name string) (val, error) {
+	v, err := tr.rawColumn(alias, c, name)
+	if err != nil || !tr.filter {
+		return v, err
+	}
+	return tr.visible(v, c, name, alias)
+}
+
+func (tr *translator) rawColumn(alias string, c *schema.Collection, name string) (val, error) {
 	ref := alias + "." + pgx.Identifier{name}.Sanitize()
 	switch name {
 	case "id":
@@ -913,7 +1043,11 @@ func typedSlice(items []any, elem string) any {
 			case int64:
 				out = append(out, n)
 			case float64:
-				out = append(out, int64(n))
+				// An integer never equals a fraction, or a number beyond
+				// int64's range.
+				if n == math.Trunc(n) && n >= -0x1p63 && n < 0x1p63 {
+					out = append(out, int64(n))
+				}
 			}
 		}
 		return out
