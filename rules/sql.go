@@ -97,7 +97,7 @@ type translator struct {
 	// is part of (a related collection's rule inside a filter), so that
 	// aliases never repeat in one statement.
 	counter *int
-	act   *activation
+	act     *activation
 	// aliases names each related record once per translation, so that
 	// conditions over the same record can share an EXISTS.
 	aliases map[[2]string]string
