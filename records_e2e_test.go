@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -576,7 +577,19 @@ collections:
 	old := w.mustDo("", "POST", teams, map[string]any{"name": "B"}, 201).str("id")
 	secret := w.mustDo("", "POST", teams, map[string]any{"name": "secret"}, 201).str("id")
 	p := w.mustDo("", "POST", players, map[string]any{"team": team, "former": old}, 201).str("id")
-	hidden := w.mustDo("", "POST", players, map[string]any{"team": secret}, 201).str("id")
+	// A relation to a record the caller may not read is answered as one
+	// to a missing record.
+	missing := w.do("", "POST", players, map[string]any{"team": "01a235c4-3611-73ef-915f-63bcc1763eaa"}, nil)
+	unreadable := w.do("", "POST", players, map[string]any{"team": secret}, nil)
+	if missing.status != 422 || stripRequestID(unreadable.raw) != stripRequestID(missing.raw) {
+		t.Fatalf("a relation to an unreadable record: %s\nto a missing one: %s", unreadable.raw, missing.raw)
+	}
+	// A team that becomes unreadable after a player points at it.
+	later := w.mustDo("", "POST", teams, map[string]any{"name": "C"}, 201).str("id")
+	hidden := w.mustDo("", "POST", players, map[string]any{"team": later}, 201).str("id")
+	if _, err := w.app.Pool().Exec(context.Background(), `UPDATE teams SET name = 'secret' WHERE id = $1`, later); err != nil {
+		t.Fatal(err)
+	}
 
 	r := w.mustDo("", "DELETE", teams+"/"+team, nil, 409)
 	if !strings.Contains(r.str("detail"), "players") || !strings.Contains(r.str("detail"), "team") {
@@ -597,6 +610,12 @@ collections:
 	if e := ex.body["expand"].(map[string]any); e["team"].(map[string]any)["name"] != "A" {
 		t.Errorf("expand: %s", ex.raw)
 	}
+}
+
+// stripRequestID removes the request id from a problem, which differs by
+// request.
+func stripRequestID(raw string) string {
+	return regexp.MustCompile(`"request_id":"[^"]*"`).ReplaceAllString(raw, "")
 }
 
 func TestOpenAPIServed(t *testing.T) {

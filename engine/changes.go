@@ -44,13 +44,25 @@ func (e *Engine) handleChanges(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ctx := r.Context()
+	c := e.callerOf(r)
+	// Only the entries of records the list rule lets the caller see are
+	// read, in SQL: the page and next_since must not move with writes the
+	// caller cannot see. A delete is judged by the record it removed.
+	sq := &rules.SQL{Args: []any{co.name, since, limit}}
+	pred, err := e.rules.ListPredicate(co.name, &rules.SQLInput{Auth: c.principal, Request: c.request}, sq)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	visible := `CASE WHEN ch.op = 'delete' THEN EXISTS (SELECT 1 FROM jsonb_populate_record(NULL::` + co.table + `, ch.old) t WHERE ` + pred + `)
+		ELSE EXISTS (SELECT 1 FROM ` + co.table + ` t WHERE t.id = ch.record_id AND ` + pred + `) END`
 	// One statement, so the prune position and the entries come from one
 	// snapshot: a prune in between cannot open an unnoticed gap.
 	rows, err := e.db.Query(ctx, `WITH st AS (SELECT pruned_through FROM abe.change_log WHERE id = 1)
 		SELECT st.pruned_through, c.seq, c.record_id::text, c.op, c.version, c.at, c.old
 		FROM st LEFT JOIN LATERAL (
-		  SELECT * FROM abe.changes WHERE collection = $1 AND seq > $2 ORDER BY seq LIMIT $3
-		) c ON true ORDER BY c.seq`, co.name, since, limit)
+		  SELECT * FROM abe.changes ch WHERE ch.collection = $1 AND ch.seq > $2 AND `+visible+` ORDER BY ch.seq LIMIT $3
+		) c ON true ORDER BY c.seq`, sq.Args...)
 	if err != nil {
 		e.writeError(w, r, err)
 		return
@@ -82,7 +94,6 @@ func (e *Engine) handleChanges(w http.ResponseWriter, r *http.Request) {
 		e.writeError(w, r, errStatus(http.StatusGone, "changes up to position %d are no longer kept; refetch the records, then follow the changes from the newest position", pruned))
 		return
 	}
-	c := e.callerOf(r)
 	loads := e.loads(ctx, e.db)
 	current, err := e.currentRecords(ctx, co, entries)
 	if err != nil {

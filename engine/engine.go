@@ -243,6 +243,16 @@ func (e *Engine) problem(err error, r *http.Request) *httpx.Problem {
 	if p := e.pgProblem(err); p != nil {
 		return p
 	}
+	switch {
+	case r.Context().Err() != nil:
+		return nil // the client went away
+	case httpx.IsDataException(err):
+		p := httpx.InvalidData()
+		return &p
+	case httpx.IsUnavailable(err):
+		p := httpx.Unavailable()
+		return &p
+	}
 	e.log.ErrorContext(r.Context(), "records request failed", slog.String("error", err.Error()),
 		slog.String("path", r.URL.Path), slog.String("request_id", httpx.RequestID(r.Context())))
 	return &httpx.Problem{Status: http.StatusInternalServerError, Detail: "the server failed to answer this request; it has been logged with the request id"}
@@ -270,14 +280,12 @@ func (e *Engine) pgProblem(err error) *httpx.Problem {
 		if m := manyRestrictRE.FindStringSubmatch(pgErr.Message); m != nil {
 			return &httpx.Problem{Status: http.StatusConflict, Detail: fmt.Sprintf("records of %s still point at this record (field %s); delete or change them first", m[2], m[1])}
 		}
-		return &httpx.Problem{Status: http.StatusUnprocessableEntity, Detail: "the record points at a record that does not exist",
-			Errors: []httpx.FieldError{{Field: field, Message: "no such record"}}}
+		ae := errNoSuchRecord(field)
+		return &httpx.Problem{Status: ae.status, Detail: ae.detail, Errors: ae.fields}
 	case "23514": // check_violation
 		return &httpx.Problem{Status: http.StatusUnprocessableEntity, Detail: "the record has invalid fields", Errors: []httpx.FieldError{{Field: field, Message: "is out of the allowed range or form"}}}
 	case "23502": // not_null_violation
 		return &httpx.Problem{Status: http.StatusUnprocessableEntity, Detail: "the record has invalid fields", Errors: []httpx.FieldError{{Field: pgErr.ColumnName, Message: "is required"}}}
-	case "22003", "22012": // numeric out of range, division by zero (in a filter)
-		return &httpx.Problem{Status: http.StatusBadRequest, Detail: "the filter's arithmetic is out of range"}
 	case "40001", "40P01": // serialization failure, deadlock
 		return &httpx.Problem{Status: http.StatusConflict, Detail: "the write conflicted with another one; retry it"}
 	}

@@ -28,7 +28,37 @@ const (
 type sortKey struct {
 	col  *column
 	desc bool
+	// expr is the key as the caller may see it (maskSort): the column, or
+	// a CASE that is NULL where the field's read rule hides it, so that
+	// neither the order nor the cursor depends on what it cannot read.
+	expr   string
+	masked bool
 }
+
+// maskSort sets the expression of each key for the caller, binding what
+// the read rules need into q.
+func (e *Engine) maskSort(co *coll, c *caller, keys []sortKey, q *rules.SQL) error {
+	in := &rules.SQLInput{Auth: c.principal, Request: c.request}
+	for i := range keys {
+		k := &keys[i]
+		k.expr = "t." + quote(k.col.name)
+		if k.col.field == nil || !e.rules.HasFieldReadRule(co.name, k.col.name) {
+			continue
+		}
+		sql, masked, err := e.rules.FieldSQL(co.name, k.col.name, in, q)
+		if err != nil {
+			if rules.IsUntranslatable(err) {
+				return errStatus(http.StatusBadRequest, "invalid sort: %s", err.Error())
+			}
+			return err
+		}
+		k.expr, k.masked = sql, masked
+	}
+	return nil
+}
+
+// nullable reports whether the key can be null: a masked key can.
+func (k sortKey) nullable() bool { return k.col.nullable || k.masked }
 
 // parseSort reads "-created_at,title"; id is appended as the tie-breaker,
 // so the order is total and keyset pagination never skips or repeats.
@@ -75,8 +105,8 @@ func orderBy(keys []sortKey) string {
 		// Nulls always last, whichever the direction, so the cursor knows
 		// where they are. Columns that cannot be null say nothing, so that
 		// an index on them still gives the order.
-		parts[i] = "t." + quote(k.col.name) + dir
-		if k.col.nullable {
+		parts[i] = k.expr + dir
+		if k.nullable() {
 			parts[i] += " NULLS LAST"
 		}
 	}
@@ -100,10 +130,15 @@ func sortString(keys []sortKey) string {
 	return strings.Join(parts, ",")
 }
 
-func encodeCursor(keys []sortKey, rec Record) string {
+// encodeCursor makes the cursor after rec; masked holds the values of the
+// masked keys as the caller sees them, in key order.
+func encodeCursor(keys []sortKey, rec Record, masked []any) string {
 	c := cursor{Sort: sortString(keys)}
 	for _, k := range keys {
 		v := rec[k.col.name]
+		if k.masked {
+			v, masked = masked[0], masked[1:]
+		}
 		if t, ok := v.(time.Time); ok {
 			v = t.Format(time.RFC3339Nano)
 		}
@@ -132,7 +167,7 @@ func decodeCursor(keys []sortKey, s string) ([]any, error) {
 	for i, k := range keys {
 		v := c.Values[i]
 		if v == nil {
-			if !k.col.nullable {
+			if !k.nullable() {
 				return nil, errCursor
 			}
 			continue
@@ -145,7 +180,10 @@ func decodeCursor(keys []sortKey, s string) ([]any, error) {
 			ok = ok && isUUID(s)
 			out[i] = s
 		case "text":
-			out[i], ok = v.(string)
+			var s string
+			s, ok = v.(string)
+			ok = ok && !strings.ContainsRune(s, 0) // no stored text holds a NUL
+			out[i] = s
 		case "bool":
 			out[i], ok = v.(bool)
 		case "int":
@@ -178,13 +216,13 @@ func after(keys []sortKey, vals []any, q *rules.SQL) string {
 	same, nullable := true, false
 	for _, k := range keys {
 		same = same && k.desc == keys[0].desc
-		nullable = nullable || k.col.nullable
+		nullable = nullable || k.nullable()
 	}
 	if same && !nullable {
 		cols := make([]string, len(keys))
 		ps := make([]string, len(keys))
 		for i, k := range keys {
-			cols[i] = "t." + quote(k.col.name)
+			cols[i] = k.expr
 			ps[i] = q.Arg(vals[i]) + "::" + k.col.pgType
 		}
 		op := ">"
@@ -198,7 +236,7 @@ func after(keys []sortKey, vals []any, q *rules.SQL) string {
 	var ors []string
 	var eqs []string
 	for i, k := range keys {
-		ref := "t." + quote(k.col.name)
+		ref := k.expr
 		var gt, eq string
 		if vals[i] == nil {
 			gt = "FALSE" // nothing comes after null: nulls are last, and equal
@@ -210,7 +248,7 @@ func after(keys []sortKey, vals []any, q *rules.SQL) string {
 				op = "<"
 			}
 			gt = "(" + ref + " " + op + " " + p + ")"
-			if k.col.nullable {
+			if k.nullable() {
 				gt = "(" + ref + " IS NULL OR " + ref + " " + op + " " + p + ")"
 			}
 			eq = ref + " = " + p
@@ -313,12 +351,28 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 	c := e.callerOf(r)
 	ctx := r.Context()
 	q := &rules.SQL{}
+	if err := e.maskSort(co, c, lr.keys, q); err != nil {
+		e.writeError(w, r, err)
+		return
+	}
 	where, err := e.where(co, c, lr, q, true)
 	if err != nil {
 		e.writeError(w, r, err)
 		return
 	}
-	sql := `SELECT ` + co.selectList + ` FROM ` + co.table + ` t WHERE ` + where + ` ORDER BY ` + orderBy(lr.keys) + ` LIMIT ` + strconv.Itoa(lr.limit+1)
+	// The masked keys are selected as the caller sees them, for the cursor.
+	sel := co.selectList
+	var nMasked int
+	for _, k := range lr.keys {
+		if k.masked {
+			sel += ", " + k.expr
+			if k.col.kind == "uuid" {
+				sel += "::text"
+			}
+			nMasked++
+		}
+	}
+	sql := `SELECT ` + sel + ` FROM ` + co.table + ` t WHERE ` + where + ` ORDER BY ` + orderBy(lr.keys) + ` LIMIT ` + strconv.Itoa(lr.limit+1)
 	rows, err := e.db.Query(ctx, sql, q.Args...)
 	if err != nil {
 		e.writeError(w, r, err)
@@ -326,6 +380,11 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	recs := make([]Record, 0, lr.limit+1)
 	sc := co.newScanner()
+	masked := make([]any, nMasked)
+	var maskedRows [][]any
+	for i := range masked {
+		sc.ptrs = append(sc.ptrs, &masked[i])
+	}
 	for rows.Next() {
 		rec, err := co.scanWith(sc, rows)
 		if err != nil {
@@ -334,6 +393,9 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		recs = append(recs, rec)
+		if nMasked > 0 {
+			maskedRows = append(maskedRows, slices.Clone(masked))
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -343,7 +405,11 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 	next := ""
 	if len(recs) > lr.limit {
 		recs = recs[:lr.limit]
-		next = encodeCursor(lr.keys, recs[len(recs)-1])
+		var m []any
+		if nMasked > 0 {
+			m = maskedRows[lr.limit-1]
+		}
+		next = encodeCursor(lr.keys, recs[len(recs)-1], m)
 	}
 	var total *int64
 	if lr.count {

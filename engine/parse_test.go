@@ -47,7 +47,7 @@ func TestCursorRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("sort %q: %v", sort, err)
 		}
-		vals, err := decodeCursor(keys, encodeCursor(keys, rec))
+		vals, err := decodeCursor(keys, encodeCursor(keys, rec, nil))
 		if err != nil {
 			t.Fatalf("sort %q: %v", sort, err)
 		}
@@ -59,7 +59,7 @@ func TestCursorRoundTrip(t *testing.T) {
 		// A cursor of another sort is refused, not misread.
 		other, _ := parseSort(co, "-seats")
 		if sortString(other) != sortString(keys) {
-			if _, err := decodeCursor(other, encodeCursor(keys, rec)); err == nil {
+			if _, err := decodeCursor(other, encodeCursor(keys, rec, nil)); err == nil {
 				t.Errorf("a cursor of sort %q was accepted for %q", sort, sortString(other))
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -237,8 +238,19 @@ func (co *coll) appendJSON(buf *bytes.Buffer, rec Record, v *view) error {
 		}
 	}
 	if v != nil && len(v.expand) > 0 {
+		expand := v.expand
+		for _, h := range v.hidden {
+			if _, ok := expand[h]; ok {
+				// A relation the caller may not read is not expanded either.
+				expand = maps.Clone(v.expand)
+				for _, h := range v.hidden {
+					delete(expand, h)
+				}
+				break
+			}
+		}
 		buf.WriteString(`,"expand":`)
-		b, err := json.Marshal(v.expand)
+		b, err := json.Marshal(expand)
 		if err != nil {
 			return err
 		}

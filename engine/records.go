@@ -203,12 +203,20 @@ func (e *Engine) create(ctx context.Context, tx dbtx, co *coll, c *caller, body 
 		}
 		return nil, err
 	}
-	d, err := e.rules.Allow(ctx, co.name, rules.Create, c.input(rec, nil, nil), e.loads(ctx, tx))
+	loads := e.loads(ctx, tx)
+	d, err := e.rules.Allow(ctx, co.name, rules.Create, c.input(rec, nil, nil), loads)
 	if err != nil {
 		return nil, err
 	}
 	if !d.Allowed {
 		return nil, e.denied(co.name, rules.Create, d)
+	}
+	// After the rule, as a missing relation's answer comes after it too.
+	if err := e.checkRelations(ctx, tx, co, c, loads, rec, nil); err != nil {
+		return nil, err
+	}
+	if err := e.checkCreateFields(ctx, co, c, loads, rec, vals); err != nil {
+		return nil, err
 	}
 	return rec, nil
 }
@@ -217,34 +225,7 @@ func (e *Engine) create(ctx context.Context, tx dbtx, co *coll, c *caller, body 
 // caller sent it, with the declared defaults, after the insert failed. It
 // answers the refusal if the rule denies, else the insert's error.
 func (e *Engine) refuseProvisional(ctx context.Context, co *coll, c *caller, vals Record, insertErr error) error {
-	rec := Record{}
-	for i := range co.columns {
-		col := &co.columns[i]
-		if v, ok := vals[col.name]; ok {
-			rec[col.name] = v
-			continue
-		}
-		var def any
-		if col.field != nil {
-			def = col.field.Default
-		}
-		switch {
-		case col.name == "version":
-			rec[col.name] = int64(1)
-		case col.kind == "time" && (col.field == nil || def == "now"):
-			rec[col.name] = e.now()
-		case def != nil:
-			// YAML gave the default; JSON gives it the shape convert takes.
-			var raw any
-			if b, err := json.Marshal(def); err == nil && json.Unmarshal(b, &raw) == nil {
-				rec[col.name], _ = convert(col, raw) //nolint:errcheck // a nil value only makes the rule stricter
-			}
-		case col.kind == "list":
-			rec[col.name] = []string{}
-		default:
-			rec[col.name] = nil
-		}
-	}
+	rec := e.provisional(co, vals)
 	// The transaction is aborted: rules read outside it.
 	d, err := e.rules.Allow(ctx, co.name, rules.Create, c.input(rec, nil, nil), e.loads(ctx, e.db))
 	if err != nil || !d.Allowed {
@@ -379,16 +360,15 @@ func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 	if !d.Allowed {
 		return nil, e.denied(co.name, rules.Update, d)
 	}
-	deniedFields, err := e.rules.DeniedUpdates(ctx, co.name, in, loads)
+	denied, err := e.rules.DeniedUpdates(ctx, co.name, in, loads)
 	if err != nil {
 		return nil, err
 	}
-	if len(deniedFields) > 0 {
-		var fields []httpx.FieldError
-		for _, f := range deniedFields {
-			fields = append(fields, httpx.FieldError{Field: f, Message: "your roles may not change this field"})
-		}
-		return nil, &apiError{status: http.StatusForbidden, detail: "the update rules of these fields do not allow this change", fields: fields}
+	if err := deniedFields(denied); err != nil {
+		return nil, err
+	}
+	if err := e.checkRelations(ctx, tx, co, c, loads, after, before); err != nil {
+		return nil, err
 	}
 	var set []string
 	var args []any
