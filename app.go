@@ -410,14 +410,14 @@ func (a *App) routes() http.Handler {
 		a.auth.Authenticate,
 	)
 	if rl := srv.RateLimit; !rl.Disabled {
-		class := func(name string, n int, w schema.Duration) httpx.RateClass {
-			return httpx.RateClass{Name: name, Requests: n, Window: time.Duration(w)}
+		class := func(name string, c schema.RateClass) httpx.RateClass {
+			return httpx.RateClass{Name: name, Requests: c.Requests, Window: time.Duration(c.Window), Burst: c.Burst}
 		}
 		r.Use(httpx.RateLimit(httpx.RateLimitConfig{
 			Store:   a.rateStore(),
-			Default: class("default", rl.Requests, rl.Window),
-			Auth:    class("auth", rl.Auth.Requests, rl.Auth.Window),
-			Writes:  class("writes", rl.Writes.Requests, rl.Writes.Window),
+			Default: class("default", schema.RateClass{Requests: rl.Requests, Window: rl.Window, Burst: rl.Burst}),
+			Auth:    class("auth", rl.Auth),
+			Writes:  class("writes", rl.Writes),
 			Key:     auth.RateKey,
 			IsAuth:  auth.IsAuthRequest,
 			Log:     a.log,

@@ -72,9 +72,11 @@ type CORS struct {
 type RateLimit struct {
 	// Disabled turns rate limiting off.
 	Disabled bool `yaml:"disabled"`
-	// Requests per Window for any request, per user or, anonymously, per IP.
+	// Requests per Window for any request, per user or, anonymously, per
+	// IP, with bursts of Burst.
 	Requests int      `yaml:"requests"`
 	Window   Duration `yaml:"window"`
+	Burst    int      `yaml:"burst"`
 	// Auth is the stricter class for /api/auth endpoints, per IP.
 	Auth RateClass `yaml:"auth"`
 	// Writes is the class for POST, PUT, PATCH and DELETE.
@@ -87,10 +89,22 @@ type RateLimit struct {
 	MaxKeys int `yaml:"max_keys"`
 }
 
-// RateClass is a number of requests per window.
+// RateClass is a number of requests per window, the rate a bucket of
+// Burst requests refills at. Burst left out is Requests.
 type RateClass struct {
 	Requests int      `yaml:"requests"`
 	Window   Duration `yaml:"window"`
+	Burst    int      `yaml:"burst"`
+}
+
+// rateDefaults fills in a class: the default rate and burst when the file
+// gives no rate, else a burst of the rate the file gives.
+func rateDefaults(requests, burst *int, window *Duration, defRequests, defBurst int) {
+	if *requests == 0 {
+		*requests, *burst = defRequests, cmp.Or(*burst, defBurst)
+	}
+	*burst = cmp.Or(*burst, *requests)
+	orDuration(window, time.Minute)
 }
 
 // Database configures the Postgres connection.
@@ -482,6 +496,19 @@ const (
 	DefaultMaxConns        = 20
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultBodyLimit       = 1 << 20
+	// Default rate limits, per minute, per user (per IP when anonymous);
+	// docs/auth.md has the reasoning. Limits are for abuse, and no
+	// well-behaved client meets them: an offline queue replaying 1,000
+	// writes at full speed fits in the write burst twice over, and 20
+	// writes and 50 requests a second, sustained, is more than a person
+	// clicking, dragging or typing makes.
+	DefaultRateRequests  = 3000 // every request: 50 a second
+	DefaultRateBurst     = 3000
+	DefaultWriteRequests = 1200 // POST, PUT, PATCH, DELETE: 20 a second
+	DefaultWriteBurst    = 2000
+	// DefaultAuthRequests is the strict budget of POSTs to /api/auth/*,
+	// per IP: passwords and codes are guessed there.
+	DefaultAuthRequests = 20
 	// DefaultIPThreshold is auth.lockout.ip_threshold: distinct emails
 	// failing from one IP within the delay window before the IP is slowed.
 	// Typos are a few in a hundred logins, so reaching 20 distinct
@@ -503,12 +530,9 @@ func (c *Config) withDefaults() {
 	s.BodyLimit = cmp.Or(s.BodyLimit, DefaultBodyLimit)
 	orDuration(&s.CORS.MaxAge, 10*time.Minute)
 	rl := &s.RateLimit
-	rl.Requests = cmp.Or(rl.Requests, 100)
-	orDuration(&rl.Window, time.Minute)
-	rl.Auth.Requests = cmp.Or(rl.Auth.Requests, 20)
-	orDuration(&rl.Auth.Window, time.Minute)
-	rl.Writes.Requests = cmp.Or(rl.Writes.Requests, 60)
-	orDuration(&rl.Writes.Window, time.Minute)
+	rateDefaults(&rl.Requests, &rl.Burst, &rl.Window, DefaultRateRequests, DefaultRateBurst)
+	rateDefaults(&rl.Auth.Requests, &rl.Auth.Burst, &rl.Auth.Window, DefaultAuthRequests, DefaultAuthRequests)
+	rateDefaults(&rl.Writes.Requests, &rl.Writes.Burst, &rl.Writes.Window, DefaultWriteRequests, DefaultWriteBurst)
 	rl.Store = cmp.Or(rl.Store, "memory")
 	rl.MaxKeys = cmp.Or(rl.MaxKeys, 100_000)
 

@@ -148,6 +148,30 @@ collections:
 	}
 }
 
+func TestRateLimitDefaults(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		yaml            string
+		def, auth, writ RateClass
+	}{
+		{yaml: "", def: RateClass{3000, Duration(time.Minute), 3000}, auth: RateClass{20, Duration(time.Minute), 20}, writ: RateClass{1200, Duration(time.Minute), 2000}},
+		// A rate without a burst keeps the old meaning: all at once.
+		{yaml: "server: { rate_limit: { requests: 10, writes: { requests: 5, window: 10s } } }",
+			def: RateClass{10, Duration(time.Minute), 10}, auth: RateClass{20, Duration(time.Minute), 20}, writ: RateClass{5, Duration(10 * time.Second), 5}},
+		{yaml: "server: { rate_limit: { burst: 50, writes: { burst: 7 }, auth: { requests: 3, burst: 6 } } }",
+			def: RateClass{3000, Duration(time.Minute), 50}, auth: RateClass{3, Duration(time.Minute), 6}, writ: RateClass{1200, Duration(time.Minute), 7}},
+	} {
+		cfg, err := Parse("abe.yaml", []byte(c.yaml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rl := cfg.Server.RateLimit
+		if got := (RateClass{rl.Requests, rl.Window, rl.Burst}); got != c.def || rl.Auth != c.auth || rl.Writes != c.writ {
+			t.Errorf("%q: default %+v auth %+v writes %+v", c.yaml, got, rl.Auth, rl.Writes)
+		}
+	}
+}
+
 func TestAliases(t *testing.T) {
 	t.Parallel()
 	cfg, err := Parse("abe.yaml", []byte(`

@@ -15,21 +15,30 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// RateClass is one budget: Requests per Window, which may all be spent at
-// once and refill evenly over the window.
+// RateClass is one budget: a bucket of Burst requests that may be spent at
+// once, refilled evenly at Requests per Window.
 type RateClass struct {
 	Name     string
 	Requests int
 	Window   time.Duration
+	// Burst is the bucket's size; zero means Requests.
+	Burst int
 }
 
 // enabled tells whether the class limits anything; a zero class does not.
 func (c RateClass) enabled() bool { return c.Requests > 0 && c.Window > 0 }
 
+func (c RateClass) burst() int {
+	if c.Burst > 0 {
+		return c.Burst
+	}
+	return c.Requests
+}
+
 // RateDecision is a store's answer for one request in one class.
 type RateDecision struct {
 	Allowed bool
-	// Limit is the class's Requests; Remaining what may still be spent now.
+	// Limit is the class's burst; Remaining what may still be spent now.
 	Limit, Remaining int
 	// RetryAfter is how long until a refused request would be allowed;
 	// ResetAfter how long until the budget is full again.
@@ -95,7 +104,7 @@ func (m *MemoryRates) Allow(_ context.Context, key string, c RateClass) (RateDec
 		b = e.Value.(*memBucket)
 		if b.class != c {
 			// The class was reconfigured: start over under the new budget.
-			b.class, b.lim = c, rate.NewLimiter(rate.Every(perToken), c.Requests)
+			b.class, b.lim = c, rate.NewLimiter(rate.Every(perToken), c.burst())
 		}
 	} else {
 		if m.lru.Len() >= m.maxKeys {
@@ -103,11 +112,11 @@ func (m *MemoryRates) Allow(_ context.Context, key string, c RateClass) (RateDec
 			m.lru.Remove(old)
 			delete(m.buckets, old.Value.(*memBucket).id)
 		}
-		b = &memBucket{id: id, class: c, lim: rate.NewLimiter(rate.Every(perToken), c.Requests)}
+		b = &memBucket{id: id, class: c, lim: rate.NewLimiter(rate.Every(perToken), c.burst())}
 		m.buckets[id] = m.lru.PushFront(b)
 	}
 
-	d := RateDecision{Limit: c.Requests}
+	d := RateDecision{Limit: c.burst()}
 	tokens := b.lim.TokensAt(now)
 	if tokens >= 1 {
 		b.lim.AllowN(now, 1)
@@ -117,7 +126,7 @@ func (m *MemoryRates) Allow(_ context.Context, key string, c RateClass) (RateDec
 		d.RetryAfter = tokenTime(1-tokens, perToken)
 	}
 	d.Remaining = max(0, int(math.Floor(tokens)))
-	d.ResetAfter = tokenTime(float64(c.Requests)-tokens, perToken)
+	d.ResetAfter = tokenTime(float64(c.burst())-tokens, perToken)
 	return d, nil
 }
 

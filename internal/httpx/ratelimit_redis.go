@@ -31,14 +31,15 @@ func (s *RedisRates) Allow(ctx context.Context, key string, c RateClass) (RateDe
 	if !c.enabled() {
 		return RateDecision{}, fmt.Errorf("class %q: %w", c.Name, errBadClass)
 	}
-	limit := redis_rate.Limit{Rate: c.Requests, Burst: c.Requests, Period: c.Window}
+	burst := c.burst()
+	limit := redis_rate.Limit{Rate: c.Requests, Burst: burst, Period: c.Window}
 	res, err := s.limiter.Allow(ctx, redisRatePrefix+c.Name+":"+key, limit)
 	if err != nil {
 		return RateDecision{}, fmt.Errorf("rate limit %q in redis: %w", c.Name, err)
 	}
 	d := RateDecision{
 		Allowed:    res.Allowed > 0,
-		Limit:      c.Requests,
+		Limit:      burst,
 		Remaining:  res.Remaining,
 		RetryAfter: max(0, res.RetryAfter), // -1 when allowed
 		ResetAfter: max(0, res.ResetAfter),
@@ -49,7 +50,7 @@ func (s *RedisRates) Allow(ctx context.Context, key string, c RateClass) (RateDe
 		// ResetAfter, rounded with a tolerance.
 		perToken := float64(c.Window) / float64(c.Requests)
 		spent := math.Ceil(float64(d.ResetAfter)/perToken - 1e-6)
-		d.Remaining = min(c.Requests-1, max(0, c.Requests-int(spent)))
+		d.Remaining = min(burst-1, max(0, burst-int(spent)))
 	}
 	return d, nil
 }

@@ -17,6 +17,33 @@ import (
 	"github.com/abe-stack/abe/internal/redistest"
 )
 
+// TestRedisRatesBurst: a class's Burst is the bucket, Requests per Window
+// its refill.
+func TestRedisRatesBurst(t *testing.T) {
+	t.Parallel()
+	store := NewRedisRates(redistest.New(t))
+	class := RateClass{Name: "burst", Requests: 2, Window: time.Hour, Burst: 6}
+	key := t.Name() + "-" + rand.Text()
+	allowed := 0
+	for i := range 8 {
+		d, err := store.Allow(context.Background(), key, class)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Limit != 6 || d.Allowed && d.Remaining != 5-allowed {
+			t.Errorf("call %d: %+v, want %d remaining", i, d, 5-allowed)
+		}
+		if d.Allowed {
+			allowed++
+		} else if d.RetryAfter <= 0 || d.RetryAfter > 30*time.Minute {
+			t.Errorf("call %d: refusal %+v", i, d)
+		}
+	}
+	if allowed != 6 {
+		t.Fatalf("%d allowed, want the burst of 6", allowed)
+	}
+}
+
 // TestRedisRatesShared checks that two nodes, each with its own client,
 // spend one budget.
 func TestRedisRatesShared(t *testing.T) {

@@ -36,6 +36,7 @@ func TestMemoryRates(t *testing.T) {
 	t.Parallel()
 	three := RateClass{Name: "three", Requests: 3, Window: 3 * time.Second}
 	other := RateClass{Name: "other", Requests: 1, Window: time.Minute}
+	burst := RateClass{Name: "burst", Requests: 2, Window: 2 * time.Second, Burst: 4} // 1 a second, 4 at once
 	type step struct {
 		advance   time.Duration
 		class     RateClass
@@ -64,6 +65,15 @@ func TestMemoryRates(t *testing.T) {
 			{class: other, key: "b", allowed: true, remaining: 0, reset: time.Minute},
 			{class: three, key: "a", allowed: true, remaining: 2, reset: time.Second},
 		}},
+		{name: "a burst larger than the rate", steps: []step{
+			{class: burst, key: "a", allowed: true, remaining: 3, reset: time.Second},
+			{class: burst, key: "a", allowed: true, remaining: 2, reset: 2 * time.Second},
+			{class: burst, key: "a", allowed: true, remaining: 1, reset: 3 * time.Second},
+			{class: burst, key: "a", allowed: true, remaining: 0, reset: 4 * time.Second},
+			{class: burst, key: "a", allowed: false, retry: time.Second, reset: 4 * time.Second},
+			{advance: time.Second, class: burst, key: "a", allowed: true, remaining: 0, reset: 4 * time.Second},
+			{advance: time.Hour, class: burst, key: "a", allowed: true, remaining: 3, reset: time.Second},
+		}},
 		{name: "a reconfigured class starts over", steps: []step{
 			{class: other, key: "a", allowed: true, remaining: 0, reset: time.Minute},
 			{class: RateClass{Name: "other", Requests: 2, Window: time.Minute}, key: "a", allowed: true, remaining: 1, reset: 30 * time.Second},
@@ -79,7 +89,7 @@ func TestMemoryRates(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := RateDecision{Allowed: s.allowed, Limit: s.class.Requests, Remaining: s.remaining, RetryAfter: s.retry, ResetAfter: s.reset}
+				want := RateDecision{Allowed: s.allowed, Limit: s.class.burst(), Remaining: s.remaining, RetryAfter: s.retry, ResetAfter: s.reset}
 				if d != want {
 					t.Errorf("step %d: %+v, want %+v", i, d, want)
 				}
