@@ -199,9 +199,16 @@ func (tr *translator) cond(x ast.Expr, neg bool) (cond, error) {
 	saved := tr.joins
 	tr.joins = nil
 	defer func() { tr.joins = saved }()
+	mark := len(tr.q.Args)
 	s, err := tr.atom(x, neg)
 	if err != nil {
 		return cond{}, err
+	}
+	if s == "TRUE" || s == "FALSE" || s == "NULL" {
+		// Decided without its operands: what they bound (a read rule
+		// around a column) and joined goes too.
+		tr.q.Args = tr.q.Args[:mark]
+		return cond{sql: s}, nil
 	}
 	return cond{sql: s, joins: tr.joins}, nil
 }
@@ -509,13 +516,12 @@ func (tr *translator) order(fn string, a, b ast.Expr, neg bool) (string, error) 
 	if c, ok := vb.value.(float64); ok && vb.konst && numeric(va.typ) {
 		newFn, bound, decided, outcome := numberBound(fn, c, va.typ == "bigint")
 		if decided {
-			switch {
-			case outcome == neg:
+			if outcome == neg {
 				return "FALSE", nil
-			case va.nullable:
-				return "(" + va.sql + " IS NOT NULL)", nil
 			}
-			return "TRUE", nil
+			// True for every number: every x that is not null (and, of
+			// a related record, exists).
+			return "(" + va.sql + " IS NOT NULL)", nil
 		}
 		fn, vb = newFn, bound
 	}
