@@ -177,6 +177,8 @@ func (q *Queue) handleList(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrBadCursor):
 		httpx.Error(w, r, http.StatusBadRequest, err.Error())
+	case httpx.IsUnavailable(err):
+		httpx.WriteProblem(w, r, httpx.Unavailable())
 	case err != nil:
 		q.log.ErrorContext(r.Context(), "list jobs", "error", err.Error())
 		httpx.Error(w, r, http.StatusInternalServerError, "the jobs could not be listed; the error is logged")
@@ -196,6 +198,8 @@ func (q *Queue) handleAction(do func(context.Context, int64) (Job, error)) http.
 		switch {
 		case errors.Is(err, ErrNotFound):
 			httpx.Error(w, r, http.StatusNotFound, "no such job")
+		case httpx.IsUnavailable(err):
+			httpx.WriteProblem(w, r, httpx.Unavailable())
 		case err != nil:
 			q.log.ErrorContext(r.Context(), "job action", "error", err.Error())
 			httpx.Error(w, r, http.StatusInternalServerError, "the job could not be changed; the error is logged")
