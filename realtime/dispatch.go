@@ -69,26 +69,67 @@ func (d *dispatcher) start(ctx context.Context) error {
 
 // drain reads and dispatches everything it can. blocked reports a hole
 // whose transaction may still commit: read again soon.
+// Each drain counts as one read of the log for awaitRead.
 func (d *dispatcher) drain(ctx context.Context) (blocked bool, err error) {
+	h := d.h
+	h.mu.Lock()
+	h.readsBegun++
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.readsDone++
+		close(h.readDone)
+		h.readDone = make(chan struct{})
+		h.mu.Unlock()
+	}()
 	for {
-		b, err := d.h.eng.ReadChanges(ctx, d.pos, batchSize, d.h.listened)
+		b, err := h.eng.ReadChanges(ctx, d.pos, batchSize, h.listened)
 		if err != nil {
 			return false, err
 		}
 		ready, newPos, blocked := d.settle(b)
 		if newPos != d.pos {
-			d.h.mu.Lock()
-			d.h.last = newPos
-			subs := d.h.subscribersOf(ready)
-			d.h.mu.Unlock()
+			// The position and the subscribers move together: a
+			// subscription registered before this hears the batch live,
+			// one registered after catches up through newPos.
+			h.mu.Lock()
+			h.last = newPos
+			subs := h.subscribersOf(ready)
+			h.mu.Unlock()
 			d.pos = newPos
 			if len(subs) > 0 {
-				d.h.dispatch(ctx, ready, subs)
+				d.deliver(ctx, ready, subs)
 			}
 		}
 		if blocked || len(b.Changes) < batchSize {
 			return blocked, nil
 		}
+	}
+}
+
+// deliver dispatches a batch the position has passed. A subscription
+// that joined before the position moved hears these changes only here,
+// so a failed read (the database busy or restarting) is retried rather
+// than dropped; new changes wait behind it, which keeps them in order.
+func (d *dispatcher) deliver(ctx context.Context, ready []engine.Change, subs map[string][]*subscription) {
+	backoff := 10 * time.Millisecond
+	for try := 1; ; try++ {
+		err := d.h.dispatch(ctx, ready, subs)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if try == 5 {
+			d.h.log.Error("realtime: loading changed records keeps failing; the events of this batch are lost, clients see them when they refetch",
+				slog.Int64("from", ready[0].Seq), slog.Int64("to", ready[len(ready)-1].Seq), slog.String("error", err.Error()))
+			return
+		}
+		d.h.log.Warn("realtime: loading changed records failed; retrying", slog.String("error", err.Error()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Duration(d.h.cfg.Settings.PollInterval))
 	}
 }
 
@@ -192,16 +233,19 @@ func (h *Hub) subscribersOf(changes []engine.Change) map[string][]*subscription 
 }
 
 // dispatch sends changes to the subscriptions that may see them. A record
-// changed twice in the batch is sent once, as it is now.
-func (h *Hub) dispatch(ctx context.Context, changes []engine.Change, subs map[string][]*subscription) {
+// changed twice in the batch is sent once, as it is now. It fails, having
+// sent nothing, when the records cannot be read.
+func (h *Hub) dispatch(ctx context.Context, changes []engine.Change, subs map[string][]*subscription) error {
 	ev := newEventBuilder(ctx, h)
 	lastOf := map[string]int64{}
 	for _, c := range changes {
 		lastOf[c.Collection+":"+c.ID] = c.Seq
 	}
+	if err := h.loadOld(ctx, changes, subs, lastOf); err != nil {
+		return err
+	}
 	if err := ev.load(changes, subs, lastOf); err != nil {
-		h.log.Warn("realtime: loading changed records failed; the events wait for the next read", slog.String("error", err.Error()))
-		return
+		return err
 	}
 	for _, c := range changes {
 		if lastOf[c.Collection+":"+c.ID] != c.Seq {
@@ -220,6 +264,48 @@ func (h *Hub) dispatch(ctx context.Context, changes []engine.Change, subs map[st
 			ev.send(s, c)
 		}
 	}
+	return nil
+}
+
+// loadOld reads the old records of deletes that were read from the log
+// while no one listened to their collection (ReadChanges skips them
+// then), for a subscription that has joined since: without it, the
+// delete could not be checked against the rules and would not be sent.
+func (h *Hub) loadOld(ctx context.Context, changes []engine.Change, subs map[string][]*subscription, lastOf map[string]int64) error {
+	type span struct{ from, to int64 }
+	missing := map[string]span{}
+	for _, c := range changes {
+		if c.Op != "delete" || c.Old != nil || lastOf[c.Collection+":"+c.ID] != c.Seq {
+			continue
+		}
+		if len(subs["collection:"+c.Collection]) == 0 && len(subs["record:"+c.Collection+":"+c.ID]) == 0 {
+			continue
+		}
+		sp, ok := missing[c.Collection]
+		if !ok {
+			sp.from = c.Seq
+		}
+		sp.to = c.Seq
+		missing[c.Collection] = sp
+	}
+	for coll, sp := range missing {
+		got, _, err := h.eng.ChangesOf(ctx, coll, "", sp.from-1, sp.to, int(sp.to-sp.from+1))
+		if err != nil {
+			return err
+		}
+		old := make(map[int64]engine.Record, len(got))
+		for _, c := range got {
+			if c.Old != nil {
+				old[c.Seq] = c.Old
+			}
+		}
+		for i := range changes {
+			if c := &changes[i]; c.Collection == coll && c.Op == "delete" && c.Old == nil {
+				c.Old = old[c.Seq]
+			}
+		}
+	}
+	return nil
 }
 
 // eventBuilder checks and encodes events for one batch. Rules share one

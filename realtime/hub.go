@@ -73,6 +73,10 @@ type Hub struct {
 	last int64
 	// started is closed when the dispatcher has its first position.
 	started chan struct{}
+	// readsBegun and readsDone count the dispatcher's reads of the log
+	// (drain); readDone is closed and replaced when one ends.
+	readsBegun, readsDone uint64
+	readDone              chan struct{}
 
 	wake    chan struct{}
 	catchUp chan struct{} // bounds concurrent catch-ups
@@ -111,7 +115,7 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{
 		cfg: cfg, eng: cfg.Engine, log: log, metrics: m,
 		conns: map[*conn]struct{}{}, topics: map[string]*topicEntry{}, perColl: map[string]int{},
-		started: make(chan struct{}), wake: make(chan struct{}, 1), catchUp: make(chan struct{}, 4),
+		started: make(chan struct{}), readDone: make(chan struct{}), wake: make(chan struct{}, 1), catchUp: make(chan struct{}, 4),
 		closing: make(chan struct{}), invalidated: make(chan struct{}, 1),
 	}
 	cfg.Auth.OnInvalidate(func() {
@@ -211,6 +215,33 @@ func (h *Hub) wakeUp() {
 	select {
 	case h.wake <- struct{}{}:
 	default:
+	}
+}
+
+// awaitRead wakes the dispatcher and waits until it has finished a read
+// of the log begun after the call. Such a read sees every change
+// committed before the call, so when it ends they have all been
+// dispatched, except those behind a position still held by a running
+// transaction (the read stops there; they follow live, in order).
+func (h *Hub) awaitRead(ctx context.Context) error {
+	h.mu.Lock()
+	want := h.readsBegun + 1
+	h.mu.Unlock()
+	h.wakeUp()
+	for {
+		h.mu.Lock()
+		done, ch := h.readsDone, h.readDone
+		h.mu.Unlock()
+		if done >= want {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-h.closing:
+			return errors.New("realtime: the hub is closing")
+		}
 	}
 }
 
