@@ -39,7 +39,7 @@ func loadExample(t *testing.T) *schema.Config {
 
 // migratedURL is a database with the todo example applied, cloned from a
 // template keyed by everything the migration depends on.
-func migratedURL(t *testing.T, cfg *schema.Config) string {
+func migratedURL(t testing.TB, cfg *schema.Config) string {
 	t.Helper()
 	key := "abe-app-" + schema.Desired(cfg).Schema
 	for _, m := range abe.Migrations() {

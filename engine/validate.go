@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,15 +169,9 @@ func (v *validator) check(body map[string]any) (Record, error) {
 		}
 		return nil, v.describe(ve)
 	}
-	var nul []httpx.FieldError
-	for name, raw := range body {
-		if holdsNUL(raw) {
-			nul = append(nul, httpx.FieldError{Field: name, Message: `must not contain the NUL character (\u0000), which PostgreSQL cannot store`})
-		}
-	}
-	if len(nul) > 0 {
-		slices.SortFunc(nul, func(a, b httpx.FieldError) int { return strings.Compare(a.Field, b.Field) })
-		return nil, &bodyError{status: 422, detail: "the record has invalid fields", fields: nul}
+	if p := httpx.CheckText(body); p != nil {
+		// PostgreSQL stores no NUL in text or jsonb: an invalid value.
+		return nil, &bodyError{status: 422, detail: "the record has invalid fields", fields: p.Errors}
 	}
 	rec := Record{}
 	for name, raw := range body {
@@ -355,22 +348,4 @@ func article(t string) string {
 		return "an " + t
 	}
 	return "a " + t
-}
-
-// holdsNUL reports whether a JSON value holds a NUL character in a string
-// or an object key: PostgreSQL stores neither in text nor in jsonb.
-func holdsNUL(v any) bool {
-	switch x := v.(type) {
-	case string:
-		return strings.ContainsRune(x, 0)
-	case []any:
-		return slices.ContainsFunc(x, holdsNUL)
-	case map[string]any:
-		for k, item := range x {
-			if strings.ContainsRune(k, 0) || holdsNUL(item) {
-				return true
-			}
-		}
-	}
-	return false
 }
