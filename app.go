@@ -23,6 +23,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -86,8 +87,11 @@ type App struct {
 	log     *slog.Logger
 	pool    *pgxpool.Pool
 	auth    *auth.Service
-	rules   *rules.Engine
-	engine  *engine.Engine
+	// cur is the model in force: what abe.yaml's collections and rules
+	// make. Reload swaps it (abe dev); the rest of the app stays.
+	cur     atomic.Pointer[model]
+	reload  sync.Mutex
+	files   storage.Storage
 	storage storage.Backend // opened by the app, closed with it
 	broker  broker.Broker
 	hub     *realtime.Hub
@@ -95,8 +99,11 @@ type App struct {
 	metrics *prometheus.Registry
 	publish chan struct{}
 	redis   *redis.Client
-	handler http.Handler
-	openapi []byte
+	// httpMetrics and rates outlive reloads: counters and budgets go on.
+	httpMetrics *httpx.HTTPMetrics
+	rates       httpx.RateStore
+	// committed tells realtime of a commit (brokers other than postgres).
+	committed func()
 	// extraDeps are more dependencies for /readyz (the job queue, file
 	// storage), added as their services start.
 	extraDeps []dependency
@@ -153,7 +160,6 @@ func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.rules = eng
 	pool, err := pg.Connect(ctx, pg.Config{URL: cfg.Database.URL, MaxConns: cfg.Database.MaxConns, AppName: "abe"})
 	if err != nil {
 		return nil, err
@@ -163,21 +169,43 @@ func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
 		pool.Close()
 		return nil, err
 	}
-	if err := a.services(ctx); err != nil {
+	if err := a.services(ctx, eng); err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.openapi, err = openapi.Generate(cfg, openapi.Options{Version: cmp.Or(a.opts.Version, "dev")})
-	if err != nil {
-		a.Close()
-		return nil, fmt.Errorf("describe the API: %w", err)
-	}
-	a.handler = a.routes()
 	return a, nil
 }
 
-// services starts what the routes need: mail, auth, the rate limit store.
-func (a *App) services(ctx context.Context) error {
+// model is what the collections and rules of abe.yaml make: the rules,
+// the records engine, the OpenAPI document and the router over them.
+type model struct {
+	cfg     *schema.Config
+	rules   *rules.Engine
+	engine  *engine.Engine
+	openapi []byte
+	handler http.Handler
+}
+
+// newModel builds the model of cfg with its compiled rules.
+func (a *App) newModel(cfg *schema.Config, r *rules.Engine) (*model, error) {
+	m := &model{cfg: cfg, rules: r}
+	var err error
+	m.engine, err = engine.New(a.pool, engine.Config{Schema: cfg, Rules: r, BodyLimit: int64(a.cfg.Server.BodyLimit),
+		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev, Storage: a.files}, &engine.Options{Logger: a.log, Now: a.opts.Now, Committed: a.committed})
+	if err != nil {
+		return nil, fmt.Errorf("start the records engine: %w", err)
+	}
+	m.openapi, err = openapi.Generate(cfg, openapi.Options{Version: cmp.Or(a.opts.Version, "dev")})
+	if err != nil {
+		return nil, fmt.Errorf("describe the API: %w", err)
+	}
+	m.handler = a.routes(m)
+	return m, nil
+}
+
+// services starts what the routes need: mail, auth, the rate limit store,
+// and the model of the collections.
+func (a *App) services(ctx context.Context, rulesEngine *rules.Engine) error {
 	mailer := a.opts.Mailer
 	if mailer == nil {
 		console := a.opts.Console
@@ -224,22 +252,29 @@ func (a *App) services(ctx context.Context) error {
 		return fmt.Errorf("start auth: %w", err)
 	}
 	a.auth = svc
-	var committed func()
 	if rt.Broker != "postgres" {
 		// The change log's trigger NOTIFYs Postgres; other brokers hear
 		// of a write from the node that made it.
-		committed = a.publishChanges
+		a.committed = a.publishChanges
 	}
-	files, err := a.openStorage()
+	if a.files, err = a.openStorage(); err != nil {
+		return err
+	}
+	if rl := a.cfg.Server.RateLimit; rl.Store == "redis" && !rl.Disabled {
+		opt, err := redis.ParseURL(rl.RedisURL)
+		if err != nil {
+			return fmt.Errorf("server.rate_limit.redis_url: %w", err)
+		}
+		a.redis = redis.NewClient(opt)
+	}
+	a.httpMetrics = httpx.NewHTTPMetrics(a.metrics)
+	a.rates = a.rateStore()
+	m, err := a.newModel(a.cfg, rulesEngine)
 	if err != nil {
 		return err
 	}
-	a.engine, err = engine.New(a.pool, engine.Config{Schema: a.cfg, Rules: a.rules, BodyLimit: int64(a.cfg.Server.BodyLimit),
-		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev, Storage: files}, &engine.Options{Logger: a.log, Now: a.opts.Now, Committed: committed})
-	if err != nil {
-		return fmt.Errorf("start the records engine: %w", err)
-	}
-	a.hub, err = realtime.New(realtime.Config{Engine: a.engine, Rules: a.rules, Auth: a.auth, Broker: a.broker, Settings: rt,
+	a.cur.Store(m)
+	a.hub, err = realtime.New(realtime.Config{Engine: m.engine, Rules: rulesEngine, Auth: a.auth, Broker: a.broker, Settings: rt,
 		AllowedOrigins: a.cfg.Server.CORS.AllowedOrigins, Logger: a.log, Metrics: realtime.NewMetrics(a.metrics), Now: a.opts.Now})
 	if err != nil {
 		return err
@@ -253,7 +288,7 @@ func (a *App) services(ctx context.Context) error {
 	}{
 		{"auth.prune", time.Hour, a.auth.Prune},
 		{"engine.prune_changes", time.Hour, func(ctx context.Context) error {
-			n, err := a.engine.PruneChanges(ctx)
+			n, err := a.Engine().PruneChanges(ctx)
 			if n > 0 {
 				a.log.Info("change log pruned", slog.Int64("removed", n))
 			}
@@ -263,7 +298,7 @@ func (a *App) services(ctx context.Context) error {
 		// deleted) wait in abe.file_deletions; a batch at a time.
 		{"engine.delete_orphaned_files", 5 * time.Minute, func(ctx context.Context) error {
 			for {
-				n, err := a.engine.DeleteOrphanedFiles(ctx, 100)
+				n, err := a.Engine().DeleteOrphanedFiles(ctx, 100)
 				if err != nil || n < 100 {
 					return err
 				}
@@ -285,13 +320,6 @@ func (a *App) services(ctx context.Context) error {
 			a.log.Error("realtime stopped", slog.String("error", err.Error()))
 		}
 	})
-	if rl := a.cfg.Server.RateLimit; rl.Store == "redis" && !rl.Disabled {
-		opt, err := redis.ParseURL(rl.RedisURL)
-		if err != nil {
-			return fmt.Errorf("server.rate_limit.redis_url: %w", err)
-		}
-		a.redis = redis.NewClient(opt)
-	}
 	return nil
 }
 
@@ -390,7 +418,7 @@ func (a *App) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (a *App) routes() http.Handler {
+func (a *App) routes(mdl *model) http.Handler {
 	srv := a.cfg.Server
 	var trusted []netip.Prefix
 	for _, p := range srv.TrustedProxies {
@@ -400,7 +428,7 @@ func (a *App) routes() http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(
-		httpx.NewHTTPMetrics(a.metrics).Middleware,
+		a.httpMetrics.Middleware,
 		httpx.WithRequestID,
 		httpx.ClientIP(trusted),
 		httpx.SecurityHeaders,
@@ -414,7 +442,7 @@ func (a *App) routes() http.Handler {
 			return httpx.RateClass{Name: name, Requests: c.Requests, Window: time.Duration(c.Window), Burst: c.Burst}
 		}
 		r.Use(httpx.RateLimit(httpx.RateLimitConfig{
-			Store:   a.rateStore(),
+			Store:   a.rates,
 			Default: class("default", schema.RateClass{Requests: rl.Requests, Window: rl.Window, Burst: rl.Burst}),
 			Auth:    class("auth", rl.Auth),
 			Writes:  class("writes", rl.Writes),
@@ -433,12 +461,12 @@ func (a *App) routes() http.Handler {
 	})
 	r.Get("/api/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(a.openapi) //nolint:errcheck // the client went away
+		_, _ = w.Write(mdl.openapi) //nolint:errcheck // the client went away
 	})
-	r.Get("/api/realtime", a.hub.ServeHTTP)
+	r.Get("/api/realtime", func(w http.ResponseWriter, r *http.Request) { a.hub.ServeHTTP(w, r) })
 	a.auth.Routes(r)
 	a.queue.Routes(r, a.auth.RequirePermission(auth.PermJobsManage))
-	a.engine.Routes(r)
+	mdl.engine.Routes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}
@@ -466,13 +494,13 @@ func (a *App) routes() http.Handler {
 }
 
 // Engine is the records engine.
-func (a *App) Engine() *engine.Engine { return a.engine }
+func (a *App) Engine() *engine.Engine { return a.cur.Load().engine }
 
 // Realtime is the realtime hub.
 func (a *App) Realtime() *realtime.Hub { return a.hub }
 
 // Rules is the compiled rule engine.
-func (a *App) Rules() *rules.Engine { return a.rules }
+func (a *App) Rules() *rules.Engine { return a.cur.Load().rules }
 
 // Jobs is the job queue.
 func (a *App) Jobs() *jobs.Queue { return a.queue }
@@ -481,7 +509,9 @@ func (a *App) Jobs() *jobs.Queue { return a.queue }
 func (a *App) Auth() *auth.Service { return a.auth }
 
 // Handler is the HTTP API.
-func (a *App) Handler() http.Handler { return a.handler }
+func (a *App) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.cur.Load().handler.ServeHTTP(w, r) })
+}
 
 // Pool is the app's database pool, for programs that embed abe.
 func (a *App) Pool() *pgxpool.Pool { return a.pool }
@@ -620,7 +650,7 @@ func Listen(addr string) (net.Listener, error) {
 // Serve serves on ln until ctx is done, then shuts down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),

@@ -325,7 +325,7 @@ func (c *conn) subscribe(m ClientMessage) {
 		fail(CodeBadTopic, err.Error())
 		return
 	}
-	exists, enabled := c.h.eng.Realtime(topic.Collection)
+	exists, enabled := c.h.eng().Realtime(topic.Collection)
 	switch {
 	case !exists:
 		fail(CodeUnknownCollection, fmt.Sprintf("there is no collection %q", topic.Collection))
@@ -340,7 +340,7 @@ func (c *conn) subscribe(m ClientMessage) {
 			fail(CodeBadFilter, "a record topic takes no filter")
 			return
 		}
-		f, err := c.h.cfg.Rules.Filter(topic.Collection, m.Filter)
+		f, err := c.h.rules().Filter(topic.Collection, m.Filter)
 		if err != nil {
 			fail(CodeBadFilter, err.Error())
 			return
@@ -350,7 +350,7 @@ func (c *conn) subscribe(m ClientMessage) {
 	if topic.RecordID != "" {
 		// A record the subscriber may not read is refused like one that
 		// does not exist, so ids cannot be probed.
-		recs, err := c.h.eng.Records(c.ctx, topic.Collection, []string{topic.RecordID})
+		recs, err := c.h.eng().Records(c.ctx, topic.Collection, []string{topic.RecordID})
 		if err != nil {
 			fail(CodeInternal, "the server could not check the record; try again")
 			c.h.log.Warn("realtime: subscribe: reading the record failed", slog.String("error", err.Error()))
@@ -358,7 +358,7 @@ func (c *conn) subscribe(m ClientMessage) {
 		}
 		ok := false
 		if rec := recs[topic.RecordID]; rec != nil {
-			ok, _, err = c.h.eng.Readable(c.ctx, topic.Collection, c.reader(), rec, c.h.eng.Loads(c.ctx))
+			ok, _, err = c.h.eng().Readable(c.ctx, topic.Collection, c.reader(), rec, c.h.eng().Loads(c.ctx))
 			if err != nil {
 				fail(CodeInternal, "the server could not check the record; try again")
 				return
@@ -592,7 +592,7 @@ func (h *Hub) catchUpSub(s *subscription, since, upTo int64) {
 	resync := false
 	var msgs []outMsg
 	if since < upTo {
-		changes, pruned, err := h.eng.ChangesOf(c.ctx, s.topic.Collection, s.topic.RecordID, since, upTo, maxCatchUp+1)
+		changes, pruned, err := h.eng().ChangesOf(c.ctx, s.topic.Collection, s.topic.RecordID, since, upTo, maxCatchUp+1)
 		switch {
 		case err != nil:
 			if c.ctx.Err() == nil {

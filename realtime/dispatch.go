@@ -43,7 +43,7 @@ type hole struct {
 // that batch is delivered.
 func (d *dispatcher) start(ctx context.Context) error {
 	for {
-		last, err := d.h.eng.LastChange(ctx)
+		last, err := d.h.eng().LastChange(ctx)
 		if err == nil {
 			d.pos = max(0, last-batchSize)
 			d.seen = d.pos
@@ -83,7 +83,7 @@ func (d *dispatcher) drain(ctx context.Context) (blocked bool, err error) {
 		h.mu.Unlock()
 	}()
 	for {
-		b, err := h.eng.ReadChanges(ctx, d.pos, batchSize, h.listened)
+		b, err := h.eng().ReadChanges(ctx, d.pos, batchSize, h.listened)
 		if err != nil {
 			return false, err
 		}
@@ -289,7 +289,7 @@ func (h *Hub) loadOld(ctx context.Context, changes []engine.Change, subs map[str
 		missing[c.Collection] = sp
 	}
 	for coll, sp := range missing {
-		got, _, err := h.eng.ChangesOf(ctx, coll, "", sp.from-1, sp.to, int(sp.to-sp.from+1))
+		got, _, err := h.eng().ChangesOf(ctx, coll, "", sp.from-1, sp.to, int(sp.to-sp.from+1))
 		if err != nil {
 			return err
 		}
@@ -330,7 +330,7 @@ type readResult struct {
 }
 
 func newEventBuilder(ctx context.Context, h *Hub) *eventBuilder {
-	return &eventBuilder{ctx: ctx, h: h, now: h.cfg.Now(), loads: h.eng.Loads(ctx), current: map[string]map[string]engine.Record{},
+	return &eventBuilder{ctx: ctx, h: h, now: h.cfg.Now(), loads: h.eng().Loads(ctx), current: map[string]map[string]engine.Record{},
 		encoded: map[string][]byte{}, readable: map[string]readResult{}}
 }
 
@@ -361,7 +361,7 @@ func (b *eventBuilder) load(changes []engine.Change, subs map[string][]*subscrip
 		ids[c.Collection] = append(ids[c.Collection], c.ID)
 	}
 	for coll, list := range ids {
-		recs, err := b.h.eng.Records(b.ctx, coll, list)
+		recs, err := b.h.eng().Records(b.ctx, coll, list)
 		if err != nil {
 			return err
 		}
@@ -392,7 +392,7 @@ func (b *eventBuilder) build(s *subscription, c engine.Change) ([]byte, bool) {
 	key := readerKey(c.Seq, who)
 	rr, seen := b.readable[key]
 	if !seen {
-		ok, hidden, err := b.h.eng.Readable(b.ctx, c.Collection, who, rec, b.loads)
+		ok, hidden, err := b.h.eng().Readable(b.ctx, c.Collection, who, rec, b.loads)
 		if err != nil {
 			b.h.log.Warn("realtime: a read rule failed; the event is not sent", slog.String("collection", c.Collection), slog.String("error", err.Error()))
 			return nil, false
@@ -447,7 +447,7 @@ func (b *eventBuilder) encode(topic string, c engine.Change, rec engine.Record, 
 		buf.WriteString(`,"match":false`)
 	case c.Op != "delete":
 		buf.WriteString(`,"record":`)
-		if err := b.h.eng.AppendRecord(&buf, c.Collection, rec, hidden); err != nil {
+		if err := b.h.eng().AppendRecord(&buf, c.Collection, rec, hidden); err != nil {
 			return nil, err
 		}
 	}

@@ -55,7 +55,9 @@ type Config struct {
 // change log to them.
 type Hub struct {
 	cfg     Config
-	eng     *engine.Engine
+	// model is the engine and rules in force, swapped by SetModel when
+	// abe dev reloads abe.yaml, without dropping a connection.
+	model atomic.Pointer[model]
 	log     *slog.Logger
 	metrics *Metrics
 
@@ -96,6 +98,22 @@ type topicEntry struct {
 	subs  map[*subscription]struct{}
 }
 
+// model is what events are checked and built with.
+type model struct {
+	eng   *engine.Engine
+	rules *rules.Engine
+}
+
+func (h *Hub) eng() *engine.Engine  { return h.model.Load().eng }
+func (h *Hub) rules() *rules.Engine { return h.model.Load().rules }
+
+// SetModel makes eng and rules the ones in force: every event from now on
+// is checked against the new read rules, on every open subscription.
+// A subscription's filter keeps the meaning it had when it was made.
+func (h *Hub) SetModel(eng *engine.Engine, r *rules.Engine) {
+	h.model.Store(&model{eng: eng, rules: r})
+}
+
 // New builds a hub. Run starts its delivery.
 func New(cfg Config) (*Hub, error) {
 	if cfg.Engine == nil || cfg.Rules == nil || cfg.Auth == nil || cfg.Broker == nil {
@@ -113,11 +131,12 @@ func New(cfg Config) (*Hub, error) {
 		cfg.Now = time.Now
 	}
 	h := &Hub{
-		cfg: cfg, eng: cfg.Engine, log: log, metrics: m,
+		cfg: cfg, log: log, metrics: m,
 		conns: map[*conn]struct{}{}, topics: map[string]*topicEntry{}, perColl: map[string]int{},
 		started: make(chan struct{}), readDone: make(chan struct{}), wake: make(chan struct{}, 1), catchUp: make(chan struct{}, 4),
 		closing: make(chan struct{}), invalidated: make(chan struct{}, 1),
 	}
+	h.model.Store(&model{eng: cfg.Engine, rules: cfg.Rules})
 	cfg.Auth.OnInvalidate(func() {
 		select {
 		case h.invalidated <- struct{}{}:

@@ -106,6 +106,9 @@ type ApplyOpts struct {
 	AllowDestructive bool
 	// Progress receives a line per step as it runs; nil discards them.
 	Progress io.Writer
+	// SkipDestructive applies the other steps and leaves the destructive
+	// ones, instead of refusing the plan (abe dev's reload).
+	SkipDestructive bool
 }
 
 // DestructiveError refuses a plan with destructive steps.
@@ -198,6 +201,17 @@ func (m *Migrator) Apply(ctx context.Context, db Beginner, opts *ApplyOpts) (*Pl
 	}
 	if plan.Empty() {
 		return plan, nil
+	}
+	if opts.SkipDestructive && !opts.AllowDestructive {
+		var keep []Step
+		for _, st := range plan.Steps {
+			if !st.Destructive {
+				keep = append(keep, st)
+			}
+		}
+		if plan = (&Plan{Steps: keep}); plan.Empty() {
+			return plan, nil
+		}
 	}
 	if d := plan.Destructive(); len(d) > 0 && !opts.AllowDestructive {
 		return nil, &DestructiveError{Steps: d}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -49,7 +53,8 @@ func newDevCmd(g *globalOpts) *cobra.Command {
 }
 
 func runDev(cmd *cobra.Command, g *globalOpts, o *devOpts) error {
-	stderr := cmd.ErrOrStderr()
+	// One writer for the log, migrations and the reloader's messages.
+	stderr := &syncWriter{w: cmd.ErrOrStderr()}
 	cfg, err := schema.Load(g.config)
 	if err != nil {
 		return err
@@ -76,8 +81,88 @@ func runDev(cmd *cobra.Command, g *globalOpts, o *devOpts) error {
 		return err
 	}
 	defer app.Close()
-	fmt.Fprintf(stderr, "abe dev: serving %s on http://%s (Ctrl-C stops)\n", g.config, cfg.Server.Listen)
-	return app.Run(cmd.Context())
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	out := stderr
+	go watchFile(ctx, g.config, watchEvery, func() { reloadDev(ctx, app, g.config, out) })
+	fmt.Fprintf(out, "abe dev: serving %s on http://%s (Ctrl-C stops); saving the file reloads it\n", g.config, cfg.Server.Listen)
+	return app.Run(ctx)
+}
+
+// watchEvery is how often abe dev looks at abe.yaml: often enough that a
+// save takes effect at once, seldom enough to cost nothing.
+const watchEvery = 200 * time.Millisecond
+
+// watchFile calls changed whenever the content of path changes, until ctx
+// ends. It compares contents, not times: editors that replace the file,
+// and clocks that do not move, are both seen.
+func watchFile(ctx context.Context, path string, every time.Duration, changed func()) {
+	sum := func() [32]byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return [32]byte{}
+		}
+		return sha256.Sum256(b)
+	}
+	last := sum()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if now := sum(); now != last {
+			last = now
+			changed()
+		}
+	}
+}
+
+// reloadDev loads the file again and makes it the running model, or says
+// why not and keeps the running one.
+func reloadDev(ctx context.Context, app *abe.App, path string, out io.Writer) {
+	cfg, err := schema.Load(path)
+	if err != nil {
+		fmt.Fprintf(out, "abe dev: %s has problems; still serving the previous version:\n", path)
+		printError(out, err)
+		return
+	}
+	res, err := app.Reload(ctx, cfg, out)
+	if err != nil {
+		fmt.Fprintf(out, "abe dev: could not reload %s; still serving the previous version:\n", path)
+		printError(out, err)
+		return
+	}
+	switch len(res.Applied) {
+	case 0:
+		fmt.Fprintf(out, "abe dev: reloaded %s (the database already matched)\n", path)
+	default:
+		fmt.Fprintf(out, "abe dev: reloaded %s; the database changed:\n", path)
+		for _, st := range res.Applied {
+			fmt.Fprintf(out, "  + %s\n", st.Summary)
+		}
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(out, "abe dev: %d steps can lose data and were not applied:\n", len(res.Skipped))
+		for _, st := range res.Skipped {
+			fmt.Fprintf(out, "  - %s\n", st.Summary)
+		}
+		fmt.Fprintf(out, "  apply them with: abe migrate apply --allow-destructive --config %s\n", path)
+	}
+}
+
+// syncWriter serialises the writes of the server's log and the reloader.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // devSecret reads the development signing key, making one on first use.
