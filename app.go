@@ -82,11 +82,11 @@ type Options struct {
 
 // App is an assembled abe backend.
 type App struct {
-	cfg     *schema.Config
-	opts    Options
-	log     *slog.Logger
-	pool    *pgxpool.Pool
-	auth    *auth.Service
+	cfg  *schema.Config
+	opts Options
+	log  *slog.Logger
+	pool *pgxpool.Pool
+	auth *auth.Service
 	// cur is the model in force: what abe.yaml's collections and rules
 	// make. Reload swaps it (abe dev); the rest of the app stays.
 	cur     atomic.Pointer[model]

@@ -54,10 +54,10 @@ type Config struct {
 // Hub holds the sockets and subscriptions of one node and delivers the
 // change log to them.
 type Hub struct {
-	cfg     Config
+	cfg Config
 	// model is the engine and rules in force, swapped by SetModel when
 	// abe dev reloads abe.yaml, without dropping a connection.
-	model atomic.Pointer[model]
+	model   atomic.Pointer[model]
 	log     *slog.Logger
 	metrics *Metrics
 
