@@ -68,6 +68,13 @@ func runDev(cmd *cobra.Command, g *globalOpts, o *devOpts) error {
 	if err != nil {
 		return err
 	}
+	// Listen first: a busy port is the whole story, told before a
+	// cluster starts or a service logs anything.
+	ln, err := abe.Listen(cfg.Server.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	stopCluster, err := localDatabase(cmd.Context(), cfg, stderr)
 	if err != nil {
 		return err
@@ -85,8 +92,8 @@ func runDev(cmd *cobra.Command, g *globalOpts, o *devOpts) error {
 	defer cancel()
 	out := stderr
 	go watchFile(ctx, g.config, watchEvery, func() { reloadDev(ctx, app, g.config, out) })
-	fmt.Fprintf(out, "abe dev: serving %s on http://%s (Ctrl-C stops); saving the file reloads it\n", g.config, cfg.Server.Listen)
-	return app.Run(ctx)
+	fmt.Fprintf(out, "abe dev: serving %s on http://%s (Ctrl-C stops); saving the file reloads it\n", g.config, ln.Addr())
+	return app.Serve(ctx, ln)
 }
 
 // watchEvery is how often abe dev looks at abe.yaml: often enough that a

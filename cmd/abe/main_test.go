@@ -611,3 +611,24 @@ func TestOpenAPIAndTypes(t *testing.T) {
 		t.Fatalf("unknown language: exit %d\n%s", code, out)
 	}
 }
+
+// TestDevBusyPort: abe dev on a port another program holds says so, and
+// only that: no "serving" line, no service failing after it.
+func TestDevBusyPort(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, cfg := projectDir(t)
+	env := []string{"DATABASE_URL=" + pgtest.NewURL(t, nil), "ABE_AUTH_SECRET=" + strings.Repeat("s", 40), "ABE_SERVER_LISTEN=" + ln.Addr().String()}
+	out, code := runBin(t, env, "dev", "--config", cfg)
+	if code == 0 || !strings.Contains(out, "already in use") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 {
+		t.Errorf("want the cause alone, got %d lines:\n%s", len(lines), out)
+	}
+	assertNoStackTrace(t, out)
+}
