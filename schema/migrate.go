@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +99,21 @@ func (m *Migrator) plan(ctx context.Context, db DB, live *Catalog) (*Plan, error
 		}
 		plan.Steps = append(plan.Steps, steps...)
 	}
+	// Steps that run in a transaction of their own run after the others
+	// commit; list them last, so the plan reads, and apply numbers its
+	// steps, in the order they run.
+	slices.SortStableFunc(plan.Steps, func(a, b Step) int {
+		return cmp.Compare(ownTx(a), ownTx(b))
+	})
 	return plan, nil
+}
+
+// ownTx is 1 for a step that runs in a transaction of its own, else 0.
+func ownTx(s Step) int {
+	if s.Migration != nil && s.Migration.OwnTx {
+		return 1
+	}
+	return 0
 }
 
 // ApplyOpts are options for Apply.

@@ -151,6 +151,18 @@ func TestMigratePlanApplyStatus(t *testing.T) {
 	if err != nil || !strings.Contains(out, "[1/") || !strings.Contains(out, "Applied ") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
+	// Steps are numbered in the order they run: 1, 2, 3, ...
+	next := 1
+	for line := range strings.Lines(out) {
+		var i, n int
+		if _, err := fmt.Sscanf(line, "[%d/%d]", &i, &n); err != nil {
+			continue
+		}
+		if i != next {
+			t.Fatalf("apply printed step %d after step %d:\n%s", i, next-1, out)
+		}
+		next++
+	}
 	out, _, err = run(t, env, "migrate", "plan", "--config", cfg)
 	if err != nil || !strings.Contains(out, "Nothing to do") {
 		t.Fatalf("plan after apply: %v\n%s", err, out)
@@ -162,6 +174,12 @@ func TestMigratePlanApplyStatus(t *testing.T) {
 	out, _, err = run(t, env, "migrate", "status", "--config", cfg)
 	if err != nil || !strings.Contains(out, "#1") || !strings.Contains(out, "Up to date") {
 		t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, limit := range []string{"-1", "0", "1001"} {
+		_, stderr, err := run(t, env, "migrate", "status", "--config", cfg, "--limit", limit)
+		if err == nil || !strings.Contains(stderr, "--limit must be from 1 to 1000") || strings.Contains(stderr, "SQLSTATE") {
+			t.Errorf("status --limit %s: %v\n%s", limit, err, stderr)
+		}
 	}
 }
 

@@ -128,6 +128,9 @@ func newMigrateStatusCmd(g *globalOpts) *cobra.Command {
   abe migrate status --limit 20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > maxStatusLimit {
+				return fmt.Errorf("--limit must be from 1 to %d", maxStatusLimit)
+			}
 			return withMigrator(cmd, g, func(m *schema.Migrator, pool *pgxpool.Pool) error {
 				st, err := m.Status(cmd.Context(), pool, limit)
 				if err != nil {
@@ -140,6 +143,9 @@ func newMigrateStatusCmd(g *globalOpts) *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 10, "how many applied migrations to list")
 	return cmd
 }
+
+// maxStatusLimit bounds migrate status --limit.
+const maxStatusLimit = 1000
 
 func printStatus(w io.Writer, st *schema.Status) error {
 	if len(st.Applied) == 0 {
