@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,9 @@ auth and admin. A running server answers the same at GET /api/openapi.json.`,
   abe openapi -o openapi.json --server-url https://api.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkServerURL(serverURL); err != nil {
+				return err
+			}
 			cfg, err := schema.Load(g.config)
 			if err != nil {
 				return err
@@ -40,10 +44,26 @@ auth and admin. A running server answers the same at GET /api/openapi.json.`,
 	return cmd
 }
 
+// checkServerURL accepts an empty --server-url (server.public_url is
+// named instead) or an absolute http(s) URL.
+func checkServerURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--server-url %q is not an http(s) URL such as https://api.example.com", s)
+	}
+	return nil
+}
+
 func newGenCmd(g *globalOpts) *cobra.Command {
 	gen := &cobra.Command{
 		Use:   "gen",
 		Short: "Generate code from abe.yaml",
+		Long: `Generate code from the collections abe.yaml declares: record types for the
+SDK so far ('abe gen types'). Run it again after changing the file.`,
+		Example: `  abe gen types --lang ts -o src/abe-types.ts`,
 	}
 	var lang, out string
 	types := &cobra.Command{

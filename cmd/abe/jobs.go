@@ -95,7 +95,7 @@ func newJobsActionCmd(g *globalOpts, action string) *cobra.Command {
 		Use:     action + " ID",
 		Short:   short,
 		Example: "  abe jobs " + action + " 42",
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1, "the job's id; `abe jobs list` shows them"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 64)
 			if err != nil || id < 1 {

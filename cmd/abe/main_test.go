@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
 
 	"github.com/abe-stack/abe/internal/pg/pgtest"
 )
@@ -649,4 +650,61 @@ func TestDevBusyPort(t *testing.T) {
 		t.Errorf("want the cause alone, got %d lines:\n%s", len(lines), out)
 	}
 	assertNoStackTrace(t, out)
+}
+
+// TestEveryHelpHasExample: no command's --help only repeats its summary.
+func TestEveryHelpHasExample(t *testing.T) {
+	t.Parallel()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden || sub.Name() == "help" || sub.Name() == "completion" {
+				continue
+			}
+			if strings.TrimSpace(sub.Example) == "" {
+				t.Errorf("%s has no example", sub.CommandPath())
+			}
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(io.Discard, io.Discard))
+}
+
+// TestArgumentsNamed: a command given the wrong number of arguments says
+// which it takes, what they are, and shows a call.
+func TestArgumentsNamed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"users", "roles", "add"}, []string{"EMAIL ROLE", "email", "role", "abe users roles add admin@example.com admin"}},
+		{[]string{"users", "roles", "remove", "a@example.test"}, []string{"EMAIL ROLE", "abe users roles remove someone@example.com moderator"}},
+		{[]string{"users", "unlock"}, []string{"EMAIL", "abe users unlock someone@example.com"}},
+		{[]string{"jobs", "retry", "1", "2"}, []string{"ID", "abe jobs list", "abe jobs retry 42"}},
+	} {
+		out, code := runBin(t, nil, tc.args...)
+		if code == 0 || strings.Contains(out, "arg(s)") {
+			t.Errorf("%v: exit %d:\n%s", tc.args, code, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: want %q in:\n%s", tc.args, w, out)
+			}
+		}
+	}
+}
+
+func TestOpenAPIServerURL(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join("..", "..", "examples", "todo", "abe.yaml")
+	for _, bad := range []string{"not a url", "api.example.com", "ftp://api.example.com", "https://", "https://api.example.com/?x=1"} {
+		out, code := runBin(t, nil, "openapi", "--config", cfg, "--server-url", bad)
+		if code == 0 || !strings.Contains(out, "--server-url") || strings.Contains(out, `"openapi"`) {
+			t.Errorf("--server-url %q: exit %d\n%.300s", bad, code, out)
+		}
+	}
+	if out, code := runBin(t, nil, "openapi", "--config", cfg, "--server-url", "http://127.0.0.1:8090/base"); code != 0 || !strings.Contains(out, `"http://127.0.0.1:8090/base"`) {
+		t.Errorf("a good URL: exit %d\n%.300s", code, out)
+	}
 }

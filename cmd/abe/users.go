@@ -60,9 +60,20 @@ already issued, on every node.`,
 			})
 		}
 	}
+	const what = "the account's email and a role's name; `abe roles list` shows the roles"
 	cmd.AddCommand(
-		&cobra.Command{Use: "add EMAIL ROLE", Short: "Give a user a role", Example: "  abe users roles add admin@example.com admin", Args: cobra.ExactArgs(2), RunE: change(true)},
-		&cobra.Command{Use: "remove EMAIL ROLE", Short: "Take a role from a user", Example: "  abe users roles remove someone@example.com moderator", Args: cobra.ExactArgs(2), RunE: change(false)},
+		&cobra.Command{
+			Use: "add EMAIL ROLE", Short: "Give a user a role",
+			Long:    "Give the account with this email the role. The role must exist: declared in abe.yaml or made through the API (`abe roles list` shows them).",
+			Example: "  abe users roles add admin@example.com admin",
+			Args:    exactArgs(2, what), RunE: change(true),
+		},
+		&cobra.Command{
+			Use: "remove EMAIL ROLE", Short: "Take a role from a user",
+			Long:    "Take the role from the account with this email; its tokens lose the role at once.",
+			Example: "  abe users roles remove someone@example.com moderator",
+			Args:    exactArgs(2, what), RunE: change(false),
+		},
 	)
 	return cmd
 }
@@ -71,6 +82,10 @@ func newRolesCmd(g *globalOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "roles",
 		Short: "List roles and their permissions",
+		Long: `Roles are declared in abe.yaml (roles:) or made through /api/admin/roles;
+'abe users roles' gives them to accounts.`,
+		Example: `  abe roles list
+  abe users roles add admin@example.com admin`,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:     "list",
@@ -192,7 +207,7 @@ func newUsersUnlockCmd(g *globalOpts) *cobra.Command {
 		Use:     "unlock EMAIL",
 		Short:   "Unlock an account locked by failed logins",
 		Example: `  abe users unlock someone@example.com`,
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1, "the account's email"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAuth(cmd, g, func(s *auth.Service) error {
 				u, err := s.UserByEmail(cmd.Context(), args[0])
@@ -218,7 +233,7 @@ so they log in with the password alone and can enrol a new device. It is
 recorded as an mfa_disabled security event. Check who is asking first: this
 is what an attacker holding the password would want.`,
 		Example: `  abe users mfa-reset someone@example.com`,
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1, "the account's email"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAuth(cmd, g, func(s *auth.Service) error {
 				u, err := s.UserByEmail(cmd.Context(), args[0])
