@@ -18,9 +18,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/abe-stack/abe/internal/pg/pgtest"
+	"github.com/abe-stack/abe/schema"
 )
 
 // abeBin is the abe binary built for tests that need a real process:
@@ -106,6 +109,7 @@ func TestInitThenValidate(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, ".gitignore")); err != nil || !strings.Contains(string(b), ".abe/") {
 		t.Errorf(".gitignore: %q %v", b, err)
 	}
+	checkEditorSchema(t, filepath.Join(dir, "abe.yaml"))
 	if _, _, err := run(t, nil, "init", dir); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("init over an existing file: %v", err)
 	}
@@ -706,5 +710,56 @@ func TestOpenAPIServerURL(t *testing.T) {
 	}
 	if out, code := runBin(t, nil, "openapi", "--config", cfg, "--server-url", "http://127.0.0.1:8090/base"); code != 0 || !strings.Contains(out, `"http://127.0.0.1:8090/base"`) {
 		t.Errorf("a good URL: exit %d\n%.300s", code, out)
+	}
+}
+
+// checkEditorSchema does what an editor with the YAML language server
+// does: it reads the schema the file's first line names, relative to the
+// file, and checks the file against it.
+func checkEditorSchema(t *testing.T, file string) {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(src), "\n")
+	ref, ok := strings.CutPrefix(first, "# yaml-language-server: $schema=")
+	if !ok {
+		t.Fatalf("%s does not start with a yaml-language-server line: %q", file, first)
+	}
+	path := filepath.Join(filepath.Dir(file), ref)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the schema %s names: %v", file, err)
+	}
+	if !bytes.Equal(b, schema.ConfigJSONSchema) {
+		t.Errorf("%s is not the schema abe checks files with", path)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(path, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := yaml.Unmarshal(src, &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(v); err != nil {
+		t.Errorf("%s does not pass its schema: %v", file, err)
+	}
+}
+
+func TestSchemaCommand(t *testing.T) {
+	t.Parallel()
+	out, _, err := run(t, nil, "schema")
+	if err != nil || out != string(schema.ConfigJSONSchema) {
+		t.Fatalf("abe schema: %v\n%.200s", err, out)
 	}
 }

@@ -38,6 +38,7 @@ production with 'abe migrate apply' then 'abe serve'.`,
 		newJobsCmd(g),
 		newOpenAPICmd(g),
 		newGenCmd(g),
+		newSchemaCmd(),
 		newVersionCmd(),
 	)
 	return root
