@@ -57,7 +57,7 @@ func (e *Engine) checkRelations(ctx context.Context, db dbtx, co *coll, c *calle
 		}
 		slices.Sort(added)
 		added = slices.Compact(added)
-		readable, err := e.readableIDs(ctx, db, col.field.Collection, c, loads, added)
+		readable, err := e.readableRecords(ctx, db, col.field.Collection, c, loads, added)
 		if err != nil {
 			return err
 		}
@@ -68,9 +68,9 @@ func (e *Engine) checkRelations(ctx context.Context, db dbtx, co *coll, c *calle
 	return nil
 }
 
-// readableIDs are those of ids whose records of collection the caller may
-// read.
-func (e *Engine) readableIDs(ctx context.Context, db dbtx, collection string, c *caller, loads *rules.Loads, ids []string) ([]string, error) {
+// readableRecords reads the records of collection with the given ids that the
+// caller may read, through db.
+func (e *Engine) readableRecords(ctx context.Context, db dbtx, collection string, c *caller, loads *rules.Loads, ids []string) ([]Record, error) {
 	target := e.colls[collection]
 	rows, err := db.Query(ctx, `SELECT `+target.selectList+` FROM `+target.table+` t WHERE t.id = ANY($1::uuid[])`, ids)
 	if err != nil {
@@ -89,14 +89,14 @@ func (e *Engine) readableIDs(ctx context.Context, db dbtx, collection string, c 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	var out []string
+	out := recs[:0]
 	for _, rec := range recs {
 		d, err := e.rules.Allow(ctx, collection, rules.Read, c.input(rec, nil, nil), loads)
 		if err != nil {
 			return nil, err
 		}
 		if d.Allowed {
-			out = append(out, rec.ID())
+			out = append(out, rec)
 		}
 	}
 	return out, nil

@@ -553,31 +553,11 @@ func (e *Engine) loadReadable(ctx context.Context, collection string, c *caller,
 		return found, rows.Err()
 	}
 	target := e.colls[collection]
-	rows, err := e.db.Query(ctx, `SELECT `+target.selectList+` FROM `+target.table+` t WHERE t.id = ANY($1::uuid[])`, ids)
+	recs, err := e.readableRecords(ctx, e.db, collection, c, loads, ids)
 	if err != nil {
 		return nil, err
 	}
-	var recs []Record
-	for rows.Next() {
-		rec, err := target.scan(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		recs = append(recs, rec)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
 	for _, rec := range recs {
-		d, err := e.rules.Allow(ctx, collection, rules.Read, c.input(rec, nil, nil), loads)
-		if err != nil {
-			return nil, err
-		}
-		if !d.Allowed {
-			continue
-		}
 		v, err := e.viewOf(ctx, target, c, loads, rec, nil)
 		if err != nil {
 			return nil, err
