@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"sort"
 	"strconv"
@@ -95,6 +96,11 @@ func fieldSchema(f *schema.Field) map[string]any {
 		}
 		if f.Required && (f.Min == nil || *f.Min < 1) {
 			list["minItems"] = 1
+		}
+		if !f.Required {
+			// null clears an optional list, as it clears any optional
+			// field (a PUT that leaves the field out sends null).
+			return map[string]any{"anyOf": []any{map[string]any{"type": "null"}, list}}
 		}
 		return list
 	}
@@ -225,7 +231,6 @@ func convert(c *column, raw any) (any, error) {
 }
 
 func (v *validator) describe(ve *jsonschema.ValidationError) error {
-	p := message.NewPrinter(language.English)
 	var unknown []string
 	byField := map[string]string{}
 	var walk func(e *jsonschema.ValidationError)
@@ -248,9 +253,11 @@ func (v *validator) describe(ve *jsonschema.ValidationError) error {
 			return
 		}
 		if _, seen := byField[field]; seen {
-			return // anyOf gives one error per branch; the first says enough
+			return // a field's first complaint says enough
 		}
-		byField[field] = v.message(e, p)
+		if msg := v.message(e); msg != "" {
+			byField[field] = msg
+		}
 	}
 	walk(ve)
 	var fields []httpx.FieldError
@@ -286,21 +293,40 @@ func fieldPath(loc []string) string {
 	return b.String()
 }
 
-func (v *validator) message(e *jsonschema.ValidationError, p *message.Printer) string {
-	rat := func(r *big.Rat) string {
-		f, _ := r.Float64()
-		return strconv.FormatFloat(f, 'g', -1, 64)
+// message says what is wrong with a value in words that name what the
+// field expects. It is "" for the complaint of the null branch of an
+// optional field, which says nothing the other branch does not.
+func (v *validator) message(e *jsonschema.ValidationError) string {
+	var f *schema.Field
+	item := false
+	if len(e.InstanceLocation) > 0 {
+		f = v.co.cfg.Field(e.InstanceLocation[0])
+		item = len(e.InstanceLocation) > 1
 	}
 	switch k := e.ErrorKind.(type) {
 	case *kind.Type:
-		want := k.Want
-		for i, w := range want {
-			if w == "null" {
-				want = append(want[:i:i], want[i+1:]...)
-				break
-			}
+		if len(k.Want) == 1 && k.Want[0] == "null" {
+			return ""
 		}
-		return "must be " + article(strings.Join(want, " or "))
+		if k.Got == "null" {
+			return "is required"
+		}
+		if f != nil {
+			return expects(f, item)
+		}
+		return "must be " + article(strings.Join(k.Want, " or "))
+	case *kind.Enum:
+		if k.Got == nil {
+			return "is required"
+		}
+		if f != nil {
+			return expects(f, true)
+		}
+		var want []string
+		for _, w := range k.Want {
+			want = append(want, fmt.Sprint(w))
+		}
+		return "must be one of: " + strings.Join(want, ", ")
 	case *kind.MinLength:
 		return fmt.Sprintf("must be at least %d characters", k.Want)
 	case *kind.MaxLength:
@@ -315,17 +341,20 @@ func (v *validator) message(e *jsonschema.ValidationError, p *message.Printer) s
 			return "must be an http(s) URL"
 		}
 		return "does not match the pattern " + k.Want
-	case *kind.Enum:
-		var want []string
-		for _, w := range k.Want {
-			want = append(want, fmt.Sprint(w))
-		}
-		return "must be one of " + strings.Join(want, ", ")
 	case *kind.Minimum:
-		return "must be at least " + rat(k.Want)
+		if f != nil && f.Type == schema.Integer {
+			return expects(f, item)
+		}
+		return "must be at least " + number(k.Want)
 	case *kind.Maximum:
-		return "must be at most " + rat(k.Want)
+		if f != nil && f.Type == schema.Integer {
+			return expects(f, item)
+		}
+		return "must be at most " + number(k.Want)
 	case *kind.MinItems:
+		if k.Want == 1 {
+			return "must have at least 1 item"
+		}
 		return fmt.Sprintf("must have at least %d items", k.Want)
 	case *kind.MaxItems:
 		return fmt.Sprintf("must have at most %d items", k.Want)
@@ -337,7 +366,55 @@ func (v *validator) message(e *jsonschema.ValidationError, p *message.Printer) s
 		}
 		return "must be a valid " + k.Want
 	}
-	return e.ErrorKind.LocalizedString(p)
+	return e.ErrorKind.LocalizedString(message.NewPrinter(language.English))
+}
+
+// expects says what a value of f must be; item is for one item of a
+// many field, or the field's value when it holds one.
+func expects(f *schema.Field, item bool) string {
+	if f.Many && !item {
+		switch f.Type {
+		case schema.Relation:
+			return "must be a list of record ids (UUIDs)"
+		case schema.Select:
+			return "must be a list of values from: " + strings.Join(f.Values, ", ")
+		}
+		return "must be a list of file names"
+	}
+	switch f.Type {
+	case schema.Text, schema.File:
+		return "must be a string"
+	case schema.Email:
+		return "must be an email address"
+	case schema.URL:
+		return "must be an http(s) URL"
+	case schema.Number:
+		return "must be a number"
+	case schema.Integer:
+		lo, hi := float64(-maxSafeInteger), float64(maxSafeInteger)
+		if f.Min != nil {
+			lo = max(lo, math.Ceil(*f.Min))
+		}
+		if f.Max != nil {
+			hi = min(hi, math.Floor(*f.Max))
+		}
+		return fmt.Sprintf("must be a whole number from %s to %s", strconv.FormatFloat(lo, 'f', -1, 64), strconv.FormatFloat(hi, 'f', -1, 64))
+	case schema.Bool:
+		return "must be true or false"
+	case schema.Timestamp:
+		return "must be a date-time like 2024-01-31T09:00:00Z"
+	case schema.Select:
+		return "must be one of: " + strings.Join(f.Values, ", ")
+	case schema.Relation:
+		return "must be a record id (a UUID)"
+	}
+	return "is not a valid " + string(f.Type)
+}
+
+// number writes a bound as people write numbers: 1000000, 0.5.
+func number(r *big.Rat) string {
+	f, _ := r.Float64()
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 func article(t string) string {
