@@ -150,7 +150,17 @@ func New(cfg Config) (*Hub, error) {
 // log when the broker wakes it, every poll interval, and soon again while
 // a position is held by a transaction still running.
 func (h *Hub) Run(ctx context.Context) error {
+	// Under mu, so that the Add happens before a Close's Wait, or sees
+	// the hub closed (a WaitGroup may not Add while it is waited on).
+	h.mu.Lock()
+	select {
+	case <-h.closing:
+		h.mu.Unlock()
+		return nil
+	default:
+	}
 	h.wg.Add(1)
+	h.mu.Unlock()
 	go func() { defer h.wg.Done(); h.checkAuth(ctx) }()
 	d := &dispatcher{h: h}
 	if err := d.start(ctx); err != nil {
