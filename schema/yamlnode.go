@@ -24,8 +24,6 @@ type document struct {
 	values int
 }
 
-var yamlErrRE = regexp.MustCompile(`^yaml: (?:line (\d+)(?:, column (\d+))?: )?(.*)$`)
-
 func parseDocument(file string, data []byte) (*document, Diagnostics) {
 	doc := &document{file: file, env: map[*yaml.Node]string{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -35,7 +33,7 @@ func parseDocument(file string, data []byte) (*document, Diagnostics) {
 			doc.root = &yaml.Node{Kind: yaml.MappingNode, Line: 1, Column: 1}
 			return doc, nil
 		}
-		return nil, Diagnostics{syntaxDiagnostic(file, err)}
+		return nil, Diagnostics{syntaxDiagnostic(file, data, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -45,7 +43,7 @@ func parseDocument(file string, data []byte) (*document, Diagnostics) {
 			Hint:    "remove the second `---` and everything after it, or merge the documents",
 		}}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, Diagnostics{syntaxDiagnostic(file, err)}
+		return nil, Diagnostics{syntaxDiagnostic(file, data, err)}
 	}
 	root := &top
 	if root.Kind == yaml.DocumentNode {
@@ -68,19 +66,6 @@ func parseDocument(file string, data []byte) (*document, Diagnostics) {
 	}
 	doc.root = root
 	return doc, nil
-}
-
-func syntaxDiagnostic(file string, err error) Diagnostic {
-	d := Diagnostic{Pos: Pos{File: file}, Message: err.Error(), Hint: "fix the YAML syntax; indent with spaces, and quote values that contain `: ` or start with a special character"}
-	if m := yamlErrRE.FindStringSubmatch(err.Error()); m != nil {
-		d.Pos.Line, _ = strconv.Atoi(m[1])
-		d.Pos.Column, _ = strconv.Atoi(m[2])
-		d.Message = "invalid YAML: " + m[3]
-	}
-	if d.Pos.Line == 0 {
-		d.Pos.Line = 1
-	}
-	return d
 }
 
 func (d *document) pos(n *yaml.Node) Pos {
