@@ -157,7 +157,7 @@ func (e *Engine) compile(col *collection, env *cel.Env, r *schema.Rule, path str
 		var diags schema.Diagnostics
 		for _, ce := range iss.Errors() {
 			diags = append(diags, schema.Diagnostic{Pos: exprPos(r, ce.Location.Line(), ce.Location.Column()), Path: path,
-				Message: "invalid rule: " + cleanCELMessage(ce.Message), Hint: celHint(ce.Message)})
+				Message: "invalid rule: " + cleanCELMessage(ce.Message), Hint: e.hint(col, env, src, ce)})
 		}
 		return nil, diags
 	}

@@ -108,34 +108,49 @@ func isIndex(s string) bool {
 	return true
 }
 
-// suggest returns the candidate closest to s, for "did you mean" hints, or
-// "" when none is close enough to help.
-func suggest(s string, candidates []string) string {
-	best, bestDist := "", len(s)/2+2
+// Suggest returns the candidate s is most likely a misspelling of, for
+// "did you mean" hints, or "" when none is close enough to be right: at
+// most one edit in a short name, two from 6 characters, three from 12,
+// where an edit inserts, deletes or changes a letter or swaps two
+// neighbours. Case is ignored.
+func Suggest(s string, candidates []string) string {
+	best, bestDist := "", 0
 	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestDist {
+		if c == s {
+			continue
+		}
+		a, b := strings.ToLower(s), strings.ToLower(c)
+		longest, shortest := max(len(a), len(b)), min(len(a), len(b))
+		limit := min(1+longest/6, shortest-1)
+		if d := editDistance(a, b); d <= limit && (best == "" || d < bestDist) {
 			best, bestDist = c, d
 		}
 	}
 	return best
 }
 
+// editDistance is the optimal string alignment distance: Levenshtein's,
+// with a swap of neighbours as one edit (titel -> title).
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }

@@ -96,7 +96,7 @@ func (s *configSchema) diagnose(doc *document, e *jsonschema.ValidationError, p 
 		for _, p := range k.Properties {
 			key := append(slices.Clone(path), p)
 			d := Diagnostic{Pos: doc.keyAt(key), Path: pathString(key), Message: fmt.Sprintf("unknown key %q", p)}
-			if guess := suggest(p, allowed); guess != "" {
+			if guess := Suggest(p, allowed); guess != "" {
 				d.Hint = fmt.Sprintf("did you mean %q? ", guess)
 			}
 			d.Hint += "allowed here: " + strings.Join(allowed, ", ")
@@ -121,7 +121,7 @@ func (s *configSchema) diagnose(doc *document, e *jsonschema.ValidationError, p 
 		}
 		d.Message = fmt.Sprintf("%v is not one of %s", k.Got, strings.Join(want, ", "))
 		if got, ok := k.Got.(string); ok {
-			if guess := suggest(got, want); guess != "" {
+			if guess := Suggest(got, want); guess != "" {
 				d.Hint = fmt.Sprintf("did you mean %q?", guess)
 			}
 		}

@@ -107,7 +107,7 @@ func applyOverrides(doc *document, cs *configSchema, vars map[string]string) Dia
 				}
 				sort.Strings(known)
 				d := Diagnostic{Pos: Pos{File: doc.file, Env: name}, Message: fmt.Sprintf("environment variable %s names no setting", name)}
-				if guess := suggest(name, known); guess != "" {
+				if guess := Suggest(name, known); guess != "" {
 					d.Hint = fmt.Sprintf("did you mean %s? ", guess)
 				}
 				d.Hint += "settings of " + section + ": " + strings.Join(known, ", ")

@@ -555,7 +555,7 @@ func (c *checker) checkField(col *Collection, f *Field) {
 		c.add(path, true, "relation field %q does not say which collection it points at", "add `collection: <name>`; users is the built-in accounts", f.Name)
 	case f.Type == Relation && !slices.Contains(c.collectionNames(), f.Collection):
 		hint := "declare the collection, or point at one of: " + strings.Join(c.collectionNames(), ", ")
-		if guess := suggest(f.Collection, c.collectionNames()); guess != "" {
+		if guess := Suggest(f.Collection, c.collectionNames()); guess != "" {
 			hint = fmt.Sprintf("did you mean %q? %s", guess, hint)
 		}
 		c.add(sub("collection"), false, "relation to unknown collection %q", hint, f.Collection)
@@ -704,7 +704,7 @@ func (c *checker) checkIndexes(col *Collection) {
 				}
 				names = append(names, SystemFields...)
 				hint := "index one of: " + strings.Join(names, ", ")
-				if guess := suggest(name, names); guess != "" {
+				if guess := Suggest(name, names); guess != "" {
 					hint = fmt.Sprintf("did you mean %q? %s", guess, hint)
 				}
 				c.add(fpath, false, "index over unknown field %q", hint, name)
