@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/abe
 EXAMPLE ?= examples/todo/abe.yaml
 
-.PHONY: help build dev test lint fuzz clean
+.PHONY: help build dev test flake lint fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,6 +17,9 @@ dev: build ## build abe and serve examples/todo on http://127.0.0.1:8090 (local 
 
 test: ## run every test (installs PostgreSQL/Redis with apt when missing, as root)
 	./scripts/test
+
+flake: ## hunt flaky tests: go test -race -count=5 beside a busy loop, then the SDK 3 times (PKGS, COUNT, RUN, SDK_RUNS)
+	./scripts/flake
 
 lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
