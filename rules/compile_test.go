@@ -72,3 +72,40 @@ func TestExamplesCompile(t *testing.T) {
 		}
 	}
 }
+
+// TestCompilePartial: abe validate compiles the rules of a file that has
+// other problems too, decoded as far as they allow; whatever the file,
+// Compile answers and never panics.
+func TestCompilePartial(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("../schema/testdata/config/*.yaml")
+	more, _ := filepath.Glob("testdata/errors/*.yaml")
+	for _, file := range append(files, more...) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compilePartial(t, data)
+	}
+}
+
+func compilePartial(t *testing.T, data []byte) {
+	t.Helper()
+	cfg, _, err := schema.ParsePartial("abe.yaml", data, nil)
+	if err != nil || cfg == nil {
+		return
+	}
+	_, _ = Compile(cfg, nil) //nolint:errcheck // only a panic fails
+}
+
+func FuzzCompilePartial(f *testing.F) {
+	files, _ := filepath.Glob("testdata/errors/*.yaml")
+	for _, file := range files {
+		if data, err := os.ReadFile(file); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("collections:\n  Bad-Name:\n    fields: { a: { type: txt } }\n    rules: { list: \"record.a == 1\" }\n"))
+	f.Add([]byte("collections:\n  t:\n    fields: { in: { type: text }, b: { type: relation, collection: nope } }\n    rules: { list: { x: 1 }, read: \"record.in\" }\n"))
+	f.Fuzz(func(t *testing.T, data []byte) { compilePartial(t, data) })
+}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -78,6 +79,28 @@ func (ds Diagnostics) sorted() Diagnostics {
 		return a.Column < b.Column
 	})
 	return ds
+}
+
+// Merge adds the problems of a later check that ds does not report
+// already (one inside a value ds has a problem with would only repeat it)
+// and orders them all by position.
+func (ds Diagnostics) Merge(more Diagnostics) Diagnostics {
+	out := slices.Clip(ds)
+	for _, d := range more {
+		if !coveredBy(d, ds) {
+			out = append(out, d)
+		}
+	}
+	return out.sorted()
+}
+
+func coveredBy(d Diagnostic, reported Diagnostics) bool {
+	for _, r := range reported {
+		if r.Path != "" && (d.Path == r.Path || strings.HasPrefix(d.Path, r.Path+".") || strings.HasPrefix(d.Path, r.Path+"[")) {
+			return true
+		}
+	}
+	return false
 }
 
 // pathString renders a key path the way users write it in YAML.

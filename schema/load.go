@@ -15,6 +15,32 @@ import (
 // references and applying ABE_<SECTION>_<KEY> overrides from the process
 // environment. A file with problems returns Diagnostics listing all of them.
 func Load(path string) (*Config, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, os.Environ())
+}
+
+// LoadPartial is Load for tools that report problems rather than run: it
+// returns every problem of the file and the configuration decoded as far
+// as they allow, so that later checks (the rules) can run and report
+// theirs in the same run. The configuration is nil when the file is not
+// YAML; err is for a file that cannot be read.
+func LoadPartial(path string) (*Config, Diagnostics, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ParsePartial(path, data, os.Environ())
+}
+
+// ParsePartial is Parse for tools that report problems; see LoadPartial.
+func ParsePartial(file string, data []byte, env []string) (*Config, Diagnostics, error) {
+	return parse(file, data, env)
+}
+
+func readConfig(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -22,19 +48,30 @@ func Load(path string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, data, os.Environ())
+	return data, nil
 }
 
 // Parse checks the configuration in data, which was read from file, against
 // the environment env (os.Environ's form: KEY=value).
 func Parse(file string, data []byte, env []string) (*Config, error) {
-	cs, err := compiledConfigSchema()
+	cfg, diags, err := parse(file, data, env)
 	if err != nil {
 		return nil, err
 	}
+	if len(diags) > 0 {
+		return nil, diags
+	}
+	return cfg, nil
+}
+
+func parse(file string, data []byte, env []string) (*Config, Diagnostics, error) {
+	cs, err := compiledConfigSchema()
+	if err != nil {
+		return nil, nil, err
+	}
 	doc, diags := parseDocument(file, data)
 	if diags != nil {
-		return nil, diags
+		return nil, diags, nil
 	}
 	vars := map[string]string{}
 	for _, kv := range env {
@@ -63,19 +100,7 @@ func Parse(file string, data []byte, env []string) (*Config, error) {
 			diags = append(diags, d)
 		}
 	}
-	if len(diags) > 0 {
-		return nil, diags.sorted()
-	}
-	return cfg, nil
-}
-
-func coveredBy(d Diagnostic, reported Diagnostics) bool {
-	for _, r := range reported {
-		if r.Path != "" && (d.Path == r.Path || strings.HasPrefix(d.Path, r.Path+".") || strings.HasPrefix(d.Path, r.Path+"[")) {
-			return true
-		}
-	}
-	return false
+	return cfg, diags.sorted(), nil
 }
 
 // applyOverrides sets every ABE_<SECTION>_<KEY> variable that names a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -17,8 +18,9 @@ func newValidateCmd(g *globalOpts) *cobra.Command {
 		Long: `Check the configuration file against abe's JSON Schema and its semantic
 rules (field types, relations, names, defaults, indexes), then type-check
 every CEL rule against its collection and make sure every list rule can run
-as SQL. Every problem is reported at once, with file:line:column, what is
-wrong and how to fix it. Exits non-zero when there is a problem.`,
+as SQL. Every problem is reported at once, those of the rules with the
+others, ordered by file:line:column, with what is wrong and how to fix it.
+Exits non-zero when there is a problem.`,
 		Example: `  abe validate
   abe validate --config examples/todo/abe.yaml`,
 		Args: cobra.NoArgs,
@@ -29,12 +31,27 @@ wrong and how to fix it. Exits non-zero when there is a problem.`,
 }
 
 func runValidate(g *globalOpts, w io.Writer) error {
-	cfg, err := schema.Load(g.config)
+	cfg, diags, err := schema.LoadPartial(g.config)
 	if err != nil {
 		return err
 	}
-	if _, err := rules.Compile(cfg, nil); err != nil {
-		return err
+	if cfg != nil {
+		// The rules are checked even when the rest of the file has
+		// problems, so that one run reports them all.
+		if _, err := rules.Compile(cfg, nil); err != nil {
+			var more schema.Diagnostics
+			switch {
+			case errors.As(err, &more):
+				diags = diags.Merge(more)
+			case len(diags) == 0:
+				return err
+			}
+			// Otherwise the rules could not be compiled because of a
+			// problem already reported.
+		}
+	}
+	if len(diags) > 0 {
+		return diags
 	}
 	fields := 0
 	for _, c := range cfg.Collections {
