@@ -23,6 +23,8 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 // apiError is an error with the answer the client gets.
 type apiError struct {
 	status int
+	// code is the error class (httpx.Code*); empty means the status's.
+	code   string
 	detail string
 	// retryAfter, when set, becomes the Retry-After header.
 	retryAfter time.Duration
@@ -36,16 +38,28 @@ func errStatus(status int, format string, args ...any) *apiError {
 	return &apiError{status: status, detail: fmt.Sprintf(format, args...)}
 }
 
-// errUnauthenticated is the answer for a missing or bad credential.
-func errUnauthenticated(detail string) *apiError {
-	return &apiError{status: http.StatusUnauthorized, detail: detail,
+func errCode(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, detail: fmt.Sprintf(format, args...)}
+}
+
+// errUnauthenticated is the answer for a bad credential: a 401 of class
+// code, with WWW-Authenticate: Bearer error="invalid_token" (RFC 6750).
+func errUnauthenticated(code, detail string) *apiError {
+	return &apiError{status: http.StatusUnauthorized, code: code, detail: detail,
 		header: map[string]string{"WWW-Authenticate": `Bearer error="invalid_token"`}}
 }
 
-var errInvalidCredentials = errStatus(http.StatusUnauthorized, "invalid email or password")
+// errNoToken is the answer for a request that needs a token and sent
+// none: RFC 6750 (3.1) gives no error code when no credential came.
+func errNoToken(detail string) *apiError {
+	return &apiError{status: http.StatusUnauthorized, code: httpx.CodeUnauthorized, detail: detail,
+		header: map[string]string{"WWW-Authenticate": `Bearer`}}
+}
 
-func errTooMany(wait time.Duration, detail string) *apiError {
-	return &apiError{status: http.StatusTooManyRequests, detail: detail, retryAfter: wait}
+var errInvalidCredentials = errCode(http.StatusUnauthorized, httpx.CodeInvalidCredentials, "invalid email or password")
+
+func errTooMany(wait time.Duration, code, detail string) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, code: code, detail: detail, retryAfter: wait}
 }
 
 // writeError is the one place auth errors become HTTP answers. A database
@@ -63,15 +77,15 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		if ae.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.retryAfter.Seconds()))))
 		}
-		httpx.Error(w, r, ae.status, ae.detail)
+		httpx.WriteProblem(w, r, httpx.Problem{Status: ae.status, Code: ae.code, Detail: ae.detail})
 	case errors.As(err, &fe):
 		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusUnprocessableEntity, Detail: "the request has invalid fields",
 			Errors: []httpx.FieldError{{Field: fe.Field, Message: fe.Message}}})
 	case errors.Is(err, ErrEmailTaken):
-		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusConflict, Detail: "an account with this email already exists; log in, or reset the password",
+		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusConflict, Code: httpx.CodeAlreadyExists, Detail: "an account with this email already exists; log in, or reset the password",
 			Errors: []httpx.FieldError{{Field: "email", Message: "is taken"}}})
 	case errors.Is(err, ErrRoleExists):
-		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusConflict, Detail: "a role with this name exists",
+		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusConflict, Code: httpx.CodeAlreadyExists, Detail: "a role with this name exists",
 			Errors: []httpx.FieldError{{Field: "name", Message: "is taken"}}})
 	case errors.Is(err, ErrBuiltinRole):
 		httpx.Error(w, r, http.StatusConflict, "this role is declared in abe.yaml and cannot be deleted here; remove it from the file")

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/internal/mail"
 )
 
@@ -117,7 +118,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 		return nil, errInvalidCredentials
 	}
 	if s.cfg.RequireEmailVerification && !u.EmailVerified {
-		return nil, errStatus(http.StatusForbidden, "verify your email before logging in: open the link we sent to %s, or ask for a new one", u.Email)
+		return nil, errCode(http.StatusForbidden, httpx.CodeEmailNotVerified, "verify your email before logging in: open the link we sent to %s, or ask for a new one", u.Email)
 	}
 	var alert *mail.Message
 	if !u.MFAEnabled {
@@ -206,7 +207,7 @@ func (s *Service) newEmailToken(ctx context.Context, db dbtx, userID, email, kin
 	return token, nil
 }
 
-var errLinkInvalid = errStatus(http.StatusBadRequest, "this link is invalid, was already used, or has expired; ask for a new one")
+var errLinkInvalid = errCode(http.StatusBadRequest, httpx.CodeInvalidLink, "this link is invalid, was already used, or has expired; ask for a new one")
 
 // useEmailToken spends a single-use token of kind and returns its user. A
 // token only works for the address it was sent to.

@@ -158,7 +158,7 @@ func (s *Service) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if token == "" {
-		s.writeError(w, r, errUnauthenticated("send the refresh token as {\"refresh_token\": ...} or in the abe_refresh cookie"))
+		s.writeError(w, r, errNoToken("send the refresh token as {\"refresh_token\": ...} or in the abe_refresh cookie"))
 		return
 	}
 	a, err := s.Refresh(r.Context(), token, clientOf(r))

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/abe-stack/abe/internal/httpx"
 )
 
 // attemptState is what the login attempts of one email and one IP say.
@@ -89,7 +91,7 @@ func (s *Service) throttled(st attemptState) error {
 	now := s.now()
 	if st.lockedUntil != nil && now.Before(*st.lockedUntil) {
 		wait := st.lockedUntil.Sub(now)
-		return errTooMany(wait, fmt.Sprintf("too many failed attempts: login to this account is locked; try again in %s, or ask an administrator to unlock it", humanDuration(wait)))
+		return errTooMany(wait, httpx.CodeAccountLocked, fmt.Sprintf("too many failed attempts: login to this account is locked; try again in %s, or ask an administrator to unlock it", humanDuration(wait)))
 	}
 	var wait time.Duration
 	if st.lastFailure != nil && st.delayFailures > 0 {
@@ -99,7 +101,7 @@ func (s *Service) throttled(st attemptState) error {
 		wait = max(wait, st.ipLast.Add(s.delayFor(past)).Sub(now))
 	}
 	if wait > 0 {
-		return errTooMany(wait, fmt.Sprintf("too many failed attempts: wait %s before trying again", humanDuration(wait)))
+		return errTooMany(wait, httpx.CodeRateLimited, fmt.Sprintf("too many failed attempts: wait %s before trying again", humanDuration(wait)))
 	}
 	return nil
 }

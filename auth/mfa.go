@@ -25,6 +25,7 @@ import (
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/internal/mail"
 	"github.com/abe-stack/abe/schema"
 )
@@ -205,7 +206,7 @@ func isDigits(s string, n int) bool {
 	return true
 }
 
-var errBadCode = errUnauthenticated("the code is not valid: check the time on your device and send the code it shows now (a code works once)")
+var errBadCode = errUnauthenticated(httpx.CodeInvalidMFACode, "the code is not valid: check the time on your device and send the code it shows now (a code works once)")
 
 // checkFactor verifies f for u in db's transaction. On success it
 // records the accepted step or spends the recovery code and returns how
@@ -481,7 +482,7 @@ func (s *Service) DisableTOTP(ctx context.Context, p *Principal, req DisableTOTP
 		return fmt.Errorf("disable MFA: %w", err)
 	}
 	if !ok {
-		return errStatus(http.StatusForbidden, "the password is not right")
+		return errCode(http.StatusForbidden, httpx.CodeInvalidCredentials, "the password is not right")
 	}
 	alert, err := s.alert(kindMFADisabled, u, c, false)
 	if err != nil {
@@ -606,7 +607,7 @@ type VerifyMFARequest struct {
 	secondFactor
 }
 
-var errChallengeInvalid = errUnauthenticated("the mfa_token is invalid, was already used, or has expired; log in again")
+var errChallengeInvalid = errUnauthenticated(httpx.CodeInvalidMFAToken, "the mfa_token is invalid, was already used, or has expired; log in again")
 
 // VerifyMFA completes a login that passed its password: a code from the
 // app or a recovery code, against the challenge the login gave. The
@@ -662,7 +663,7 @@ func (s *Service) VerifyMFA(ctx context.Context, req VerifyMFARequest, c client)
 		if method == "" {
 			refusal = errBadCode
 			if failures+1 >= maxChallengeFailures {
-				refusal = errUnauthenticated("the code is not valid, and this login has had too many wrong codes: log in again")
+				refusal = errUnauthenticated(httpx.CodeInvalidMFACode, "the code is not valid, and this login has had too many wrong codes: log in again")
 			}
 			if _, err := db.Exec(ctx, `UPDATE abe.mfa_challenges SET failures = failures + 1,
 				used_at = CASE WHEN failures + 1 >= $2::int THEN $3::timestamptz END WHERE id = $1`, id, maxChallengeFailures, s.now()); err != nil {

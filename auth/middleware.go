@@ -1,7 +1,10 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/abe-stack/abe/internal/httpx"
@@ -21,12 +24,16 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 		}
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-			s.writeError(w, r, errUnauthenticated("the Authorization header must be \"Bearer <access token>\""))
+			s.writeError(w, r, errUnauthenticated(httpx.CodeInvalidToken, "the Authorization header must be \"Bearer <access token>\""))
 			return
 		}
 		p, err := s.VerifyAccess(strings.TrimSpace(token))
 		if err != nil {
-			s.writeError(w, r, errUnauthenticated(err.Error()))
+			code := httpx.CodeInvalidToken
+			if te, ok := errors.AsType[*TokenError](err); ok && te.Code != "" {
+				code = te.Code
+			}
+			s.writeError(w, r, errUnauthenticated(code, err.Error()))
 			return
 		}
 		// Roles are read now, so a change applies to tokens already out.
@@ -42,7 +49,7 @@ func (s *Service) Authenticate(next http.Handler) http.Handler {
 func (s *Service) RequireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if PrincipalFrom(r.Context()) == nil {
-			s.writeError(w, r, errUnauthenticated("this endpoint needs an access token: send Authorization: Bearer <access token>"))
+			s.writeError(w, r, errNoToken("this endpoint needs an access token: send Authorization: Bearer <access token>"))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -55,13 +62,33 @@ func (s *Service) RequireAuth(next http.Handler) http.Handler {
 func (s *Service) RequirePermission(perm string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return s.RequireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !s.HasPermission(PrincipalFrom(r.Context()), perm) {
-				httpx.Error(w, r, http.StatusForbidden, "this needs the permission "+perm+", which none of your roles grants")
+			p := PrincipalFrom(r.Context())
+			if !s.HasPermission(p, perm) {
+				if s.grantsWithMFA(r.Context(), p, perm) {
+					s.writeError(w, r, errCode(http.StatusForbidden, httpx.CodeMFARequired,
+						"this needs the permission %s, which your roles grant only in a session signed in with two-factor authentication: log in again with it", perm))
+					return
+				}
+				s.writeError(w, r, errCode(http.StatusForbidden, httpx.CodePermissionRequired, "this needs the permission %s, which none of your roles grants", perm))
 				return
 			}
 			next.ServeHTTP(w, r)
 		}))
 	}
+}
+
+// grantsWithMFA tells whether p's roles would grant perm in a session
+// that passed a second factor (auth.require_mfa_for_roles).
+func (s *Service) grantsWithMFA(ctx context.Context, p *Principal, perm string) bool {
+	if p == nil || p.MFA || len(s.cfg.RequireMFAForRoles) == 0 {
+		return false
+	}
+	roles, err := s.roles.of(ctx, p.UserID)
+	if err != nil {
+		return false // the refusal stands; it only names another reason
+	}
+	perms := s.roles.permissions(roles)
+	return slices.Contains(perms, "*") || slices.Contains(perms, perm)
 }
 
 // RateKey identifies a client for rate limits: the user when the request

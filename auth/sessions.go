@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/abe-stack/abe/internal/httpx"
 )
 
 // TokenAnswer is what login and refresh answer.
@@ -75,7 +77,7 @@ func scanRefresh(row pgx.Row) (*refreshRow, error) {
 
 const refreshColumns = `id::text, family_id::text, user_id::text, expires_at, used_at, replaced_by::text, successor_sealed, revoked_at, mfa`
 
-var errRefreshInvalid = errUnauthenticated("the refresh token is invalid or has expired; log in again")
+var errRefreshInvalid = errUnauthenticated(httpx.CodeInvalidRefreshToken, "the refresh token is invalid or has expired; log in again")
 
 // Refresh rotates a refresh token: the presented token is kept as used and
 // a new one replaces it. A used token presented again within the grace
@@ -101,7 +103,7 @@ func (s *Service) Refresh(ctx context.Context, token string, c client) (*TokenAn
 			refusal = errRefreshInvalid
 			return nil
 		case r.usedAt != nil && now.Sub(*r.usedAt) > s.grace:
-			refusal = errUnauthenticated("this refresh token was already used, so it may have been stolen: the session has been ended; log in again")
+			refusal = errUnauthenticated(httpx.CodeTokenReused, "this refresh token was already used, so it may have been stolen: the session has been ended; log in again")
 			if err := s.revokeFamilies(ctx, db, []string{r.family}); err != nil {
 				return err
 			}

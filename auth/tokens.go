@@ -11,6 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/abe-stack/abe/internal/httpx"
 )
 
 // accessClaims are the claims of an access token.
@@ -59,6 +61,8 @@ func (s *Service) issueAccess(u *User, sid string, now time.Time, mfa bool) (tok
 // forged, expired or revoked; Reason says which, for the client.
 type TokenError struct {
 	Reason string
+	// Code is httpx.CodeTokenExpired, CodeTokenRevoked or CodeInvalidToken.
+	Code string
 }
 
 func (e *TokenError) Error() string { return "invalid access token: " + e.Reason }
@@ -77,7 +81,7 @@ func (s *Service) VerifyAccess(token string) (*Principal, error) {
 		s.verified.put(token, p)
 	}
 	if s.revoked.has(p.TokenID, p.SessionID) {
-		return nil, &TokenError{Reason: "the token has been revoked; log in again"}
+		return nil, &TokenError{Reason: "the token has been revoked; log in again", Code: httpx.CodeTokenRevoked}
 	}
 	cp := *p
 	return &cp, nil
@@ -88,10 +92,10 @@ func (s *Service) parseAccess(token string) (*Principal, error) {
 	var c accessClaims
 	_, err := s.parser.ParseWithClaims(token, &c, s.keys.keyfunc)
 	if err != nil {
-		reason := "the token is malformed or its signature does not verify"
+		reason, code := "the token is malformed or its signature does not verify", httpx.CodeInvalidToken
 		switch {
 		case errors.Is(err, jwt.ErrTokenExpired):
-			reason = "the token has expired; refresh it"
+			reason, code = "the token has expired; refresh it", httpx.CodeTokenExpired
 		case errors.Is(err, errUnknownKey):
 			reason = "the token was signed with a key this server no longer has; log in again"
 		case errors.Is(err, jwt.ErrTokenInvalidIssuer):
@@ -99,16 +103,16 @@ func (s *Service) parseAccess(token string) (*Principal, error) {
 		case errors.Is(err, jwt.ErrTokenUsedBeforeIssued), errors.Is(err, jwt.ErrTokenNotValidYet):
 			reason = "the token is not valid yet"
 		}
-		return nil, &TokenError{Reason: reason}
+		return nil, &TokenError{Reason: reason, Code: code}
 	}
 	if c.Subject == "" || c.ID == "" || c.SID == "" || c.IssuedAt == nil {
-		return nil, &TokenError{Reason: "the token lacks required claims"}
+		return nil, &TokenError{Reason: "the token lacks required claims", Code: httpx.CodeInvalidToken}
 	}
 	// sub, jti and sid reach SQL as uuid values; a token signed with our
 	// key but holding anything else (a key shared with another issuer, a
 	// hand-made token) is refused here rather than failing a query.
 	if !canonicalUUID(c.Subject) || !canonicalUUID(c.ID) || !canonicalUUID(c.SID) {
-		return nil, &TokenError{Reason: "the token's sub, jti and sid claims must be UUIDs"}
+		return nil, &TokenError{Reason: "the token's sub, jti and sid claims must be UUIDs", Code: httpx.CodeInvalidToken}
 	}
 	p := &Principal{
 		UserID: c.Subject, Email: c.Email, Verified: c.Verified, Roles: c.Roles,

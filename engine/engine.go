@@ -186,7 +186,9 @@ func isUUID(s string) bool {
 
 // apiError is an error with the answer the client gets.
 type apiError struct {
-	status  int
+	status int
+	// code is the error class (httpx.Code*); empty means the status's.
+	code    string
 	detail  string
 	fields  []httpx.FieldError
 	current rawRecord // 409: the record as it is now
@@ -209,7 +211,7 @@ func (e *Engine) denied(collection string, op rules.Op, d rules.Decision) *apiEr
 		}
 		msg += ")"
 	}
-	return &apiError{status: http.StatusForbidden, detail: msg}
+	return &apiError{status: http.StatusForbidden, code: httpx.CodeForbidden, detail: msg}
 }
 
 // writeError is the one place engine errors become answers; Postgres
@@ -228,15 +230,20 @@ func (e *Engine) problem(err error, r *http.Request) *httpx.Problem {
 	var fe *rules.FilterError
 	switch {
 	case errors.As(err, &ae):
-		p := &httpx.Problem{Status: ae.status, Detail: ae.detail, Errors: ae.fields}
+		p := &httpx.Problem{Status: ae.status, Code: ae.code, Detail: ae.detail, Errors: ae.fields}
 		if ae.current != nil {
 			p.Current = ae.current
 		}
 		return p
 	case errors.As(err, &be):
-		return &httpx.Problem{Status: be.status, Detail: be.detail, Errors: be.fields}
+		// A 400 of the validator is always an unknown field.
+		code := httpx.CodeValidation
+		if be.status == http.StatusBadRequest {
+			code = httpx.CodeUnknownField
+		}
+		return &httpx.Problem{Status: be.status, Code: code, Detail: be.detail, Errors: be.fields}
 	case errors.As(err, &fe):
-		return &httpx.Problem{Status: http.StatusBadRequest, Detail: fe.Error()}
+		return &httpx.Problem{Status: http.StatusBadRequest, Code: httpx.CodeBadFilter, Detail: fe.Error()}
 	case errors.Is(err, context.Canceled):
 		return nil
 	}
@@ -269,16 +276,16 @@ func (e *Engine) pgProblem(err error) *httpx.Problem {
 	switch pgErr.Code {
 	case "23505": // unique_violation
 		if strings.HasSuffix(pgErr.ConstraintName, "_pkey") {
-			return &httpx.Problem{Status: http.StatusConflict, Detail: "a record with this id exists", Errors: []httpx.FieldError{{Field: "id", Message: "is taken"}}}
+			return &httpx.Problem{Status: http.StatusConflict, Code: httpx.CodeAlreadyExists, Detail: "a record with this id exists", Errors: []httpx.FieldError{{Field: "id", Message: "is taken"}}}
 		}
-		return &httpx.Problem{Status: http.StatusConflict, Detail: "another record has this value", Errors: []httpx.FieldError{{Field: field, Message: "must be unique: another record has this value"}}}
+		return &httpx.Problem{Status: http.StatusConflict, Code: httpx.CodeNotUnique, Detail: "another record has this value", Errors: []httpx.FieldError{{Field: field, Message: "must be unique: another record has this value"}}}
 	case "23503": // foreign_key_violation
 		// Deleting a record others point at (on_delete: restrict).
 		if strings.HasPrefix(pgErr.Message, "update or delete on table") {
-			return &httpx.Problem{Status: http.StatusConflict, Detail: fmt.Sprintf("records of %s still point at this record (field %s); delete or change them first", collName(co, pgErr), field)}
+			return &httpx.Problem{Status: http.StatusConflict, Code: httpx.CodeStillReferenced, Detail: fmt.Sprintf("records of %s still point at this record (field %s); delete or change them first", collName(co, pgErr), field)}
 		}
 		if m := manyRestrictRE.FindStringSubmatch(pgErr.Message); m != nil {
-			return &httpx.Problem{Status: http.StatusConflict, Detail: fmt.Sprintf("records of %s still point at this record (field %s); delete or change them first", m[2], m[1])}
+			return &httpx.Problem{Status: http.StatusConflict, Code: httpx.CodeStillReferenced, Detail: fmt.Sprintf("records of %s still point at this record (field %s); delete or change them first", m[2], m[1])}
 		}
 		ae := errNoSuchRecord(field)
 		return &httpx.Problem{Status: ae.status, Detail: ae.detail, Errors: ae.fields}
@@ -287,7 +294,7 @@ func (e *Engine) pgProblem(err error) *httpx.Problem {
 	case "23502": // not_null_violation
 		return &httpx.Problem{Status: http.StatusUnprocessableEntity, Detail: "the record has invalid fields", Errors: []httpx.FieldError{{Field: pgErr.ColumnName, Message: "is required"}}}
 	case "40001", "40P01": // serialization failure, deadlock
-		return &httpx.Problem{Status: http.StatusConflict, Detail: "the write conflicted with another one; retry it"}
+		return &httpx.Problem{Status: http.StatusConflict, Code: httpx.CodeWriteConflict, Detail: "the write conflicted with another one; retry it"}
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (e *Engine) collOf(r *http.Request) (*coll, error) {
 func (e *Engine) readBody(w http.ResponseWriter, r *http.Request) (map[string]any, error) {
 	var body map[string]any
 	if p := httpx.ReadJSON(w, r, &body, e.cfg.BodyLimit); p != nil {
-		return nil, &apiError{status: p.Status, detail: p.Detail, fields: p.Errors}
+		return nil, &apiError{status: p.Status, code: p.Code, detail: p.Detail, fields: p.Errors}
 	}
 	if body == nil {
 		return nil, errStatus(http.StatusBadRequest, "the body must be a JSON object")
@@ -325,7 +325,7 @@ func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 	}
 	if idv, ok := patch["id"]; ok {
 		if s, _ := idv.(string); !strings.EqualFold(s, id) {
-			return nil, &bodyError{status: http.StatusBadRequest, detail: "the id of a record cannot change", fields: []httpx.FieldError{{Field: "id", Message: "must be the record's id"}}}
+			return nil, &apiError{status: http.StatusBadRequest, detail: "the id of a record cannot change", fields: []httpx.FieldError{{Field: "id", Message: "must be the record's id"}}}
 		}
 	}
 	vals, err := co.update.check(patch)
@@ -394,7 +394,7 @@ func (e *Engine) conflict(ctx context.Context, co *coll, c *caller, loads *rules
 	if err != nil {
 		return err
 	}
-	return &apiError{status: http.StatusConflict, current: body,
+	return &apiError{status: http.StatusConflict, code: httpx.CodeVersionConflict, current: body,
 		detail: fmt.Sprintf("the record has changed since the version you sent: it is at version %d, shown in current; merge and retry with If-Match: \"%d\"", current.Version(), current.Version())}
 }
 

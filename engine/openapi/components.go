@@ -132,7 +132,7 @@ func sharedSchemas() *object {
 			"description", "An RFC 9457 problem detail: the body of every error answer.",
 			"required", []any{"type", "title", "status"},
 			"properties", obj(
-				"type", obj("type", "string", "format", "uri-reference", "description", "about:blank unless a more specific type applies."),
+				"type", obj("type", "string", "format", "uri", "description", "The error class, https://abe.dev/errors/<code>; the codes are listed in docs/errors.md."),
 				"title", obj("type", "string", "description", "The status in words."),
 				"status", obj("type", "integer", "minimum", 400, "maximum", 599),
 				"detail", obj("type", "string", "description", "What went wrong and how to fix it."),

@@ -79,7 +79,7 @@ func CORS(cfg CORSConfig) func(http.Handler) http.Handler {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
 			if !ok {
-				Error(w, r, http.StatusForbidden, "this origin may not call the API from a browser")
+				WriteProblem(w, r, Problem{Status: http.StatusForbidden, Code: CodeOriginNotAllowed, Detail: "this origin may not call the API from a browser"})
 				return
 			}
 			setAllowOrigin(h, origin, wildcard, cfg.AllowCredentials)

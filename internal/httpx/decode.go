@@ -42,7 +42,7 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, v any, limit int64) *Probl
 		return decodeProblem(err, body)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return &Problem{Status: http.StatusBadRequest, Detail: "the request body must hold exactly one JSON value; more data follows it"}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeMalformedBody, Detail: "the request body must hold exactly one JSON value; more data follows it"}
 	}
 	return nil
 }
@@ -52,7 +52,7 @@ func isJSONMediaType(mt string) bool {
 }
 
 func emptyBody() *Problem {
-	return &Problem{Status: http.StatusBadRequest, Detail: "the request body is empty; send a JSON object"}
+	return &Problem{Status: http.StatusBadRequest, Code: CodeMalformedBody, Detail: "the request body is empty; send a JSON object"}
 }
 
 func decodeProblem(err error, body []byte) *Problem {
@@ -61,13 +61,13 @@ func decodeProblem(err error, body []byte) *Problem {
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		line, col := position(body, int64(len(body)))
-		return &Problem{Status: http.StatusBadRequest, Detail: fmt.Sprintf("the request body is not valid JSON: it ends early, at line %d, column %d", line, col)}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeMalformedBody, Detail: fmt.Sprintf("the request body is not valid JSON: it ends early, at line %d, column %d", line, col)}
 	}
 	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
 		// The message may quote a character of the body, so only the
 		// position is given.
 		line, col := position(body, se.Offset-1)
-		return &Problem{Status: http.StatusBadRequest, Detail: fmt.Sprintf("the request body is not valid JSON: syntax error at line %d, column %d", line, col)}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeMalformedBody, Detail: fmt.Sprintf("the request body is not valid JSON: syntax error at line %d, column %d", line, col)}
 	}
 	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		kind := jsonKind(te.Type)
@@ -91,7 +91,7 @@ func decodeProblem(err error, body []byte) *Problem {
 		if uerr != nil {
 			name = rest
 		}
-		return &Problem{Status: http.StatusBadRequest, Detail: "the request body has a field this endpoint does not know",
+		return &Problem{Status: http.StatusBadRequest, Code: CodeUnknownField, Detail: "the request body has a field this endpoint does not know",
 			Errors: []FieldError{{Field: name, Message: "unknown field"}}}
 	}
 	if _, ok := errors.AsType[*json.InvalidUnmarshalError](err); ok {

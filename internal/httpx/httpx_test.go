@@ -55,7 +55,7 @@ func TestRecover(t *testing.T) {
 	if err := json.NewDecoder(rec.Body).Decode(&p); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Code != 500 || rec.Header().Get("Content-Type") != ContentTypeProblem || p.Status != 500 || p.Type != "about:blank" ||
+	if rec.Code != 500 || rec.Header().Get("Content-Type") != ContentTypeProblem || p.Status != 500 || p.Type != TypeBase+CodeInternal ||
 		p.RequestID == "" || strings.Contains(p.Detail, "hunter2") {
 		t.Errorf("got %d %+v", rec.Code, p)
 	}

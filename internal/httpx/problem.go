@@ -4,11 +4,17 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 )
 
 // Problem is an RFC 9457 problem detail, the body of every error answer.
 type Problem struct {
+	// Code is the error class (see codes.go); WriteProblem turns it into
+	// Type. Without one, the status's code is used.
+	Code      string       `json:"-"`
 	Type      string       `json:"type"`
 	Title     string       `json:"title"`
 	Status    int          `json:"status"`
@@ -36,9 +42,10 @@ const ContentTypeProblem = "application/problem+json"
 
 // WriteProblem sends p, filling in what it leaves out from its status.
 func WriteProblem(w http.ResponseWriter, r *http.Request, p Problem) {
-	if p.Type == "" {
-		p.Type = "about:blank"
+	if p.Code == "" {
+		p.Code = StatusCode(p.Status)
 	}
+	p.Type = TypeURI(p.Code)
 	if p.Title == "" {
 		p.Title = http.StatusText(p.Status)
 	}
@@ -69,7 +76,33 @@ func NotFound(w http.ResponseWriter, r *http.Request) {
 	Error(w, r, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 }
 
-// MethodNotAllowed answers a known route called with the wrong method.
+// MethodNotAllowed answers a known route called with the wrong method,
+// with the methods it takes in Allow (RFC 9110, 15.5.6), found by asking
+// the chi router that routed the request.
 func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	Error(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+	allowed := allowedMethods(r)
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+	}
+	detail := r.Method + " is not allowed on " + r.URL.Path
+	if len(allowed) > 0 {
+		detail += "; it takes " + strings.Join(allowed, ", ")
+	}
+	WriteProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed, Detail: detail})
+}
+
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+func allowedMethods(r *http.Request) []string {
+	rc := chi.RouteContext(r.Context())
+	if rc == nil || rc.Routes == nil {
+		return nil
+	}
+	var out []string
+	for _, m := range routeMethods {
+		if rc.Routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
+			out = append(out, m)
+		}
+	}
+	return out
 }

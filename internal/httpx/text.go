@@ -20,7 +20,7 @@ func CheckText(v any) *Problem {
 	if field == "" {
 		field = "body"
 	}
-	return &Problem{Status: http.StatusBadRequest, Detail: "the request body holds a NUL character (\\u0000), which cannot be stored",
+	return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidData, Detail: "the request body holds a NUL character (\\u0000), which cannot be stored",
 		Errors: []FieldError{{Field: field, Message: "must not contain a NUL character"}}}
 }
 

@@ -67,12 +67,12 @@ func IsDataException(err error) bool {
 // Unavailable is the answer for an error IsUnavailable recognises: 503
 // with Retry-After.
 func Unavailable() Problem {
-	return Problem{Status: http.StatusServiceUnavailable, RetryAfter: UnavailableRetryAfter,
+	return Problem{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, RetryAfter: UnavailableRetryAfter,
 		Detail: "the database is unavailable right now; try again in a few seconds"}
 }
 
 // InvalidData is the answer for an error IsDataException recognises.
 func InvalidData() Problem {
-	return Problem{Status: http.StatusBadRequest,
+	return Problem{Status: http.StatusBadRequest, Code: CodeInvalidData,
 		Detail: "the request holds a value the database cannot store (such as a NUL character or invalid Unicode); remove it and try again"}
 }

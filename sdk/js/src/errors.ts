@@ -21,6 +21,42 @@ export interface Problem {
   [key: string]: unknown;
 }
 
+/** The prefix of abe's problem types: `type` is this plus the code. */
+export const PROBLEM_TYPE_BASE = "https://abe.dev/errors/";
+
+/** The code of a status, for answers whose problem names none (docs/errors.md). */
+const STATUS_CODES: Record<number, string> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  408: "timeout",
+  409: "conflict",
+  410: "changes_pruned",
+  413: "body_too_large",
+  415: "unsupported_media_type",
+  422: "validation",
+  429: "rate_limited",
+  500: "internal",
+  501: "not_implemented",
+  503: "unavailable",
+};
+
+/**
+ * The error class of an answer, as docs/errors.md lists them: the code of
+ * the problem's `type` (`https://abe.dev/errors/<code>`), else the code of
+ * the status; `network` when no answer came.
+ */
+export function errorCode(status: number, problem?: Problem): string {
+  const t = problem?.type;
+  if (typeof t === "string" && t.startsWith(PROBLEM_TYPE_BASE) && t.length > PROBLEM_TYPE_BASE.length) {
+    return t.slice(PROBLEM_TYPE_BASE.length);
+  }
+  if (status === 0) return "network";
+  return STATUS_CODES[status] ?? (status >= 500 ? "internal" : "bad_request");
+}
+
 /** Details every AbeError may carry. */
 export interface AbeErrorInit {
   status: number;
@@ -38,6 +74,12 @@ export interface AbeErrorInit {
 export class AbeError extends Error {
   /** The HTTP status, or 0 when no answer came. */
   readonly status: number;
+  /**
+   * The error class, stable across versions (docs/errors.md): such as
+   * `version_conflict`, `token_expired`, `validation`; realtime errors use
+   * the same codes. `network` when no answer came.
+   */
+  readonly code: string;
   /** The problem detail of the answer, when it had one. */
   readonly problem: Problem | undefined;
   /** The headers of the answer, when one came. */
@@ -53,6 +95,7 @@ export class AbeError extends Error {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
     this.name = new.target.name;
     this.status = init.status;
+    this.code = errorCode(init.status, init.problem);
     this.problem = init.problem;
     this.headers = init.headers;
     this.fieldErrors = init.problem?.errors ?? [];

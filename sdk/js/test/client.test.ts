@@ -143,6 +143,26 @@ describe("errors", () => {
     });
   }
 
+  it("error.code is the code of the problem type, else of the status", async () => {
+    const answers = [
+      json(409, { type: "https://abe.dev/errors/version_conflict", status: 409, detail: "moved on" }),
+      json(401, { type: "https://abe.dev/errors/token_expired", status: 401 }),
+      json(404, { type: "about:blank", status: 404 }),
+      json(422, { status: 422 }),
+      json(418, { status: 418 }),
+      json(502, { status: 502 }),
+    ];
+    let i = 0;
+    const { client } = fake(() => answers[i++]!);
+    const codes: string[] = [];
+    for (let n = 0; n < answers.length; n++) {
+      const e = (await client.records("todos").get("x").catch((e: unknown) => e)) as AbeError;
+      codes.push(e.code);
+    }
+    expect(codes).toEqual(["version_conflict", "token_expired", "not_found", "validation", "bad_request", "internal"]);
+    expect(new NetworkError("down").code).toBe("network");
+  });
+
   it("a conflict carries the current record", async () => {
     const { client } = fake(() => json(409, { status: 409, detail: "the record has changed", current: { ...todo, version: 4 } }));
     const err = await client.records("todos").update("t1", { done: true }, { ifMatch: 3 }).catch((e: unknown) => e);
