@@ -104,7 +104,7 @@ func fieldSchema(f *schema.Field) map[string]any {
 		}
 		return list
 	}
-	if !f.Required {
+	if !f.NotNull() {
 		return map[string]any{"anyOf": []any{map[string]any{"type": "null"}, item}}
 	}
 	return item
@@ -309,6 +309,10 @@ func (v *validator) message(e *jsonschema.ValidationError) string {
 			return ""
 		}
 		if k.Got == "null" {
+			if f != nil && !f.Required && f.Type != schema.JSON {
+				// Not null for its default: say what it takes instead.
+				return expects(f, item)
+			}
 			return "is required"
 		}
 		if f != nil {

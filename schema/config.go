@@ -455,6 +455,8 @@ type Field struct {
 	// Default is the decoded YAML default (string, int64, float64, bool,
 	// []any, map[string]any), or nil when there is none.
 	Default any
+	// Nullable lets a field with a default hold null; see NotNull.
+	Nullable bool
 	// Min and Max bound numbers, the length of text, or the number of items
 	// of a list.
 	Min, Max *float64
@@ -473,6 +475,20 @@ type Field struct {
 	MIMETypes []string
 	Rules     FieldRules
 	Pos       Pos
+}
+
+// NotNull tells whether the field never holds null (its column is NOT
+// NULL): a required field, a list (empty when it holds nothing), or a
+// field with a default unless the file says nullable: true. A relation
+// cleared when its record is deleted (on_delete: set_null) can hold null.
+func (f *Field) NotNull() bool {
+	switch {
+	case f.Required, f.Many:
+		return true
+	case f.Default == nil, f.Nullable:
+		return false
+	}
+	return f.Type != Relation || f.OnDelete != OnDeleteSetNull
 }
 
 // Index is a declared index over one or more fields.

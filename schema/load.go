@@ -154,6 +154,7 @@ type rawField struct {
 	Unique      bool      `yaml:"unique"`
 	Many        bool      `yaml:"many"`
 	Default     yaml.Node `yaml:"default"`
+	Nullable    bool      `yaml:"nullable"`
 	Min         *float64  `yaml:"min"`
 	Max         *float64  `yaml:"max"`
 	Pattern     string    `yaml:"pattern"`
@@ -235,7 +236,7 @@ func decodeCollection(doc *document, key, n *yaml.Node, into func([]string, *yam
 			var rf rawField
 			into(append(base, "fields", fk.Value), fv, &rf)
 			f := &Field{
-				Name: fk.Value, Type: rf.Type, Required: rf.Required, Unique: rf.Unique, Many: rf.Many,
+				Name: fk.Value, Type: rf.Type, Required: rf.Required, Unique: rf.Unique, Many: rf.Many, Nullable: rf.Nullable,
 				Min: rf.Min, Max: rf.Max, Pattern: rf.Pattern, Values: rf.Values,
 				Collection: rf.Collection, OnDelete: rf.OnDelete, RenamedFrom: rf.RenamedFrom,
 				MaxSize: int64(rf.MaxSize), MIMETypes: rf.MIMETypes,

@@ -175,7 +175,7 @@ func desiredTable(cfg *Config, col *Collection, cat *Catalog) *Table {
 	}
 
 	for _, f := range col.Fields {
-		c := &Column{Name: f.Name, Type: ColumnType(f), NotNull: f.Required && !f.Many, Default: DefaultSQL(f), RenamedFrom: f.RenamedFrom, Field: f}
+		c := &Column{Name: f.Name, Type: ColumnType(f), NotNull: f.NotNull() && !f.Many, Default: DefaultSQL(f), RenamedFrom: f.RenamedFrom, Field: f}
 		if f.Many {
 			// A list is never null: an empty list says "none" and keeps
 			// `x in record.list` simple in rules.

@@ -393,6 +393,7 @@ func (d *differ) alterColumn(qt, table string, want, live *Column) {
 	case want.NotNull && !live.NotNull:
 		step := Step{Kind: StepSetNotNull, Summary: "make " + name + " required"}
 		if want.Default != "" {
+			step.Summary = "make " + name + " not null, giving records without one its default"
 			// Existing records get the default rather than blocking the
 			// change; they count as written, so their version moves on.
 			step.SQL = append(step.SQL, fmt.Sprintf("UPDATE %s SET %s = %s, version = version + 1, updated_at = now() WHERE %s IS NULL", qt, col, want.Default, col))

@@ -572,6 +572,13 @@ func (c *checker) checkField(col *Collection, f *Field) {
 	if f.Unique && (f.Many || f.Type == JSON) {
 		c.add(sub("unique"), false, "unique does not apply to a %s field", "declare a unique index over plain fields instead", describe(f))
 	}
+	if f.Nullable && (f.Required || f.Many) {
+		what := "required"
+		if !f.Required {
+			what = "list"
+		}
+		c.add(sub("nullable"), false, "a %s field cannot be nullable", "remove nullable: a required field or a list never holds null", what)
+	}
 	if f.Default != nil {
 		if msg, hint := c.checkDefault(f); msg != "" {
 			c.add(sub("default"), false, "%s", hint, msg)

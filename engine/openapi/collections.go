@@ -341,7 +341,7 @@ func fieldSchema(f *schema.Field, withDefault bool) *object {
 		if f.Required && (f.Min == nil || *f.Min < 1) {
 			s.set("minItems", 1)
 		}
-	case !f.Required && f.Type != schema.JSON:
+	case !f.NotNull() && f.Type != schema.JSON:
 		s = nullable(item)
 	default:
 		s = item

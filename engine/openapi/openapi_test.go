@@ -452,9 +452,10 @@ func TestTodoSchemasValidate(t *testing.T) {
 		{`{"project": "` + id1 + `", "title": 5}`, false},                           // wrong type
 		{`{"project": "` + id1 + `", "title": ""}`, false},                          // min 1
 		{`{"project": "` + id1 + `", "title": "` + strings.Repeat("x", 501) + `"}`, false},
-		{`{"project": "` + id1 + `"}`, false},                            // title is required
-		{`{"project": "not-a-uuid", "title": "x"}`, false},               // a relation is a uuid
-		{`{"project": "` + id1 + `", "title": "x", "done": null}`, true}, // optional fields may be null
+		{`{"project": "` + id1 + `"}`, false},                             // title is required
+		{`{"project": "not-a-uuid", "title": "x"}`, false},                // a relation is a uuid
+		{`{"project": "` + id1 + `", "title": "x", "note": null}`, true},  // optional fields may be null
+		{`{"project": "` + id1 + `", "title": "x", "done": null}`, false}, // a field with a default is not null
 		{`{"project": "` + id1 + `", "title": "x", "done": "yes"}`, false},
 		{`{"project": "` + id1 + `", "title": null}`, false}, // required fields may not
 	})
@@ -507,7 +508,9 @@ func TestEveryFieldTypeValidates(t *testing.T) {
 		{`{` + base + `, "slug": "apollo-11", "members": ["` + id1 + `", "` + id2 + `"], "status": "archived", "labels": ["red", "blue"],
 			"budget": 12.5, "seats": 10, "public": true, "starts": "2024-01-31T09:00:00Z", "settings": {"theme": "dark"},
 			"logo": "logo.png", "contact": "ann@example.com", "website": "https://example.com", "summary": "s"}`, true},
-		{`{` + base + `, "status": null, "budget": null, "starts": null, "contact": null}`, true},
+		{`{` + base + `, "budget": null, "contact": null}`, true},
+		{`{` + base + `, "status": null}`, false}, // a field with a default is not null
+		{`{` + base + `, "starts": null}`, false},
 		{`{` + base + `, "slug": "Not A Slug"}`, false},
 		{`{` + base + `, "members": null}`, false}, // lists are never null
 		{`{` + base + `, "members": ["x"]}`, false},

@@ -207,7 +207,7 @@ func fieldType(f *schema.Field) string {
 		}
 		return item + "[]"
 	}
-	if !f.Required {
+	if !f.NotNull() {
 		return item + " | null"
 	}
 	return item

@@ -189,12 +189,12 @@ func TestFieldTypes(t *testing.T) {
 			"slug?: string | null;",
 			"owner: string;",
 			"members?: string[];",
-			"status?: 'active' | 'archived' | null;",
+			"status?: 'active' | 'archived';",
 			"labels?: ('red' | 'green' | 'blue')[];",
 			"budget?: number | null;",
-			"seats?: number | null;",
-			"public?: boolean | null;",
-			"starts?: string | null;",
+			"seats?: number;",
+			"public?: boolean;",
+			"starts?: string;",
 			"settings?: unknown;",
 			"logo?: string | null;",
 			"contact?: string | null;",
@@ -204,7 +204,7 @@ func TestFieldTypes(t *testing.T) {
 		"TodosUpdate": {
 			"project?: string;",
 			"title?: string;",
-			"done?: boolean | null;",
+			"done?: boolean;",
 		},
 	} {
 		if diff := cmp.Diff(want, body(t, src, name)); diff != "" {
@@ -212,7 +212,7 @@ func TestFieldTypes(t *testing.T) {
 		}
 	}
 	rec := body(t, src, "ProjectsRecord")
-	for _, line := range []string{"id: string;", "version: number;", "name: string;", "status: 'active' | 'archived' | null;",
+	for _, line := range []string{"id: string;", "version: number;", "name: string;", "status: 'active' | 'archived';", "public: boolean;",
 		"summary?: string | null;", // it has a read rule
 		"expand?: { owner?: { id: string; name: string } | null; members?: Array<{ id: string; name: string }> };"} {
 		if !strings.Contains(strings.Join(rec, "\n"), line) {

@@ -51,7 +51,7 @@ export interface TodosRecord {
   /** The id of a projects record. */
   project: string;
   title: string;
-  done: boolean | null;
+  done: boolean;
   tags: unknown;
   note?: string | null;
   /** The related records asked for with expand; what the caller may not read is left out. */
@@ -66,7 +66,7 @@ export interface TodosCreate {
   project: string;
   title: string;
   /** Default: false. */
-  done?: boolean | null;
+  done?: boolean;
   tags?: unknown;
   note?: string | null;
 }
@@ -76,7 +76,7 @@ export interface TodosUpdate {
   /** The id of a projects record. */
   project?: string;
   title?: string;
-  done?: boolean | null;
+  done?: boolean;
   tags?: unknown;
   note?: string | null;
 }
