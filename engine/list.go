@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -290,14 +289,8 @@ func (e *Engine) parseList(co *coll, r *http.Request) (*listRequest, error) {
 			return nil, err
 		}
 	}
-	if v := q.Get("fields"); v != "" {
-		for _, f := range strings.Split(v, ",") {
-			f = strings.TrimSpace(f)
-			if co.byName[f] == nil {
-				return nil, errStatus(http.StatusBadRequest, "invalid fields: %s has no field %q", co.name, f)
-			}
-			lr.fields = append(lr.fields, f)
-		}
+	if lr.fields, err = fieldsParam(co, q.Get("fields")); err != nil {
+		return nil, err
 	}
 	if lr.expand, err = e.expandParam(co, q.Get("expand")); err != nil {
 		return nil, err
@@ -571,25 +564,19 @@ func (e *Engine) loadReadable(ctx context.Context, collection string, c *caller,
 	return found, nil
 }
 
-// writeExpanded answers a single record with expand.
-func (e *Engine) writeExpanded(ctx context.Context, w http.ResponseWriter, co *coll, c *caller, loads *rules.Loads, rec Record, fields []*column) error {
-	exp, err := e.expandAll(ctx, co, c, loads, []Record{rec}, fields)
-	if err != nil {
-		return err
+// fieldsParam reads fields=a,b: a projection (id and version are always
+// in it); nil is every field.
+func fieldsParam(co *coll, v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
 	}
-	v, err := e.viewOf(ctx, co, c, loads, rec, &view{expand: exp[0]})
-	if err != nil {
-		return err
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if co.byName[f] == nil {
+			return nil, errStatus(http.StatusBadRequest, "invalid fields: %s has no field %q", co.name, f)
+		}
+		out = append(out, f)
 	}
-	body, err := co.encode(rec, v)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("ETag", etag(rec))
-	_, err = w.Write(body)
-	if err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
+	return out, nil
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5"
@@ -16,6 +18,7 @@ import (
 	"github.com/abe-stack/abe/engine/ops"
 	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/rules"
+	"github.com/abe-stack/abe/schema"
 )
 
 // Routes mounts /api/collections and /api/batch.
@@ -73,7 +76,12 @@ func etag(rec Record) string { return `"` + strconv.FormatInt(rec.Version(), 10)
 
 // respond sends a record as the principal may see it.
 func (e *Engine) respond(ctx context.Context, w http.ResponseWriter, co *coll, c *caller, loads *rules.Loads, rec Record, status int) error {
-	v, err := e.viewOf(ctx, co, c, loads, rec, nil)
+	return e.respondView(ctx, w, co, c, loads, rec, status, nil)
+}
+
+// respondView is respond with a projection or expansions (base).
+func (e *Engine) respondView(ctx context.Context, w http.ResponseWriter, co *coll, c *caller, loads *rules.Loads, rec Record, status int, base *view) error {
+	v, err := e.viewOf(ctx, co, c, loads, rec, base)
 	if err != nil {
 		return err
 	}
@@ -145,23 +153,32 @@ func (e *Engine) handleGet(w http.ResponseWriter, r *http.Request) {
 		e.writeError(w, r, err)
 		return
 	}
+	q := r.URL.Query()
+	fields, err := fieldsParam(co, q.Get("fields"))
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	exp, err := e.expandParam(co, q.Get("expand"))
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag(rec)) {
 		w.Header().Set("ETag", etag(rec))
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	exp, err := e.expandParam(co, r.URL.Query().Get("expand"))
-	if err != nil {
-		e.writeError(w, r, err)
-		return
-	}
+	base := &view{fields: fields}
 	if len(exp) > 0 {
-		if err := e.writeExpanded(r.Context(), w, co, c, loads, rec, exp); err != nil {
+		all, err := e.expandAll(r.Context(), co, c, loads, []Record{rec}, exp)
+		if err != nil {
 			e.writeError(w, r, err)
+			return
 		}
-		return
+		base.expand = all[0]
 	}
-	if err := e.respond(r.Context(), w, co, c, loads, rec, http.StatusOK); err != nil {
+	if err := e.respondView(r.Context(), w, co, c, loads, rec, http.StatusOK, base); err != nil {
 		e.writeError(w, r, err)
 	}
 }
@@ -293,6 +310,10 @@ type change struct {
 // all or nothing against that version (409 with the current record when
 // stale); without, it merges into whatever is current.
 func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id string, ch change, version *int64) (Record, error) {
+	version, err := bodyVersion(ch.patch, version)
+	if err != nil {
+		return nil, err
+	}
 	loads := e.loads(ctx, tx)
 	before, err := e.get(ctx, tx, co, c, loads, id, true)
 	if err != nil {
@@ -313,10 +334,11 @@ func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 		}
 	}
 	if ch.replace {
-		// A replacement sets every field: what it leaves out is cleared.
+		// A replacement sets every field, as a create would: what it
+		// leaves out takes its default, or is cleared.
 		full := map[string]any{}
 		for _, f := range co.cfg.Fields {
-			full[f.Name] = nil
+			full[f.Name] = defaultJSON(f, e.now())
 		}
 		for k, v := range patch {
 			full[k] = v
@@ -396,6 +418,54 @@ func (e *Engine) conflict(ctx context.Context, co *coll, c *caller, loads *rules
 	}
 	return &apiError{status: http.StatusConflict, code: httpx.CodeVersionConflict, current: body,
 		detail: fmt.Sprintf("the record has changed since the version you sent: it is at version %d, shown in current; merge and retry with If-Match: \"%d\"", current.Version(), current.Version())}
+}
+
+// bodyVersion reads the version of an update body, which a client sends
+// back with the record it read: it makes the write conditional, as
+// If-Match does (which it must agree with when both are sent). null or
+// no version leaves the write as it was.
+func bodyVersion(body map[string]any, ifMatch *int64) (*int64, error) {
+	raw, ok := body["version"]
+	if !ok || raw == nil {
+		return ifMatch, nil
+	}
+	f, isNum := raw.(float64)
+	if !isNum || f < 1 || f != math.Trunc(f) || f > maxSafeInteger {
+		return nil, &apiError{status: http.StatusBadRequest, detail: "version must be the version of the record you read (a whole number from 1), which makes the write conditional like If-Match; leave it out for an unconditional write",
+			fields: []httpx.FieldError{{Field: "version", Message: "must be a whole number from 1"}}}
+	}
+	v := int64(f)
+	if ifMatch != nil && *ifMatch != v {
+		return nil, &apiError{status: http.StatusBadRequest, detail: fmt.Sprintf("the body's version (%d) and If-Match (%d) disagree; send one of them", v, *ifMatch),
+			fields: []httpx.FieldError{{Field: "version", Message: "must equal If-Match"}}}
+	}
+	return &v, nil
+}
+
+// defaultJSON is a field's default as a client would send it (nil for
+// none), for a replacement that leaves the field out.
+func defaultJSON(f *schema.Field, now time.Time) any {
+	switch v := f.Default.(type) {
+	case nil:
+		return nil
+	case int64:
+		return float64(v)
+	case string:
+		if f.Type == schema.Timestamp && v == "now" {
+			return now.UTC().Format(time.RFC3339Nano)
+		}
+	case []any:
+		out := make([]any, len(v))
+		for i, it := range v {
+			if n, ok := it.(int64); ok {
+				out[i] = float64(n)
+			} else {
+				out[i] = it
+			}
+		}
+		return out
+	}
+	return f.Default
 }
 
 func opError(err error) error {
