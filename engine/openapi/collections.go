@@ -236,7 +236,8 @@ func expandedSchema(f *schema.Field) *object {
 // createSchema is the body of a create or a replace.
 func createSchema(c *schema.Collection) *object {
 	props := obj("id", obj("type", "string", "format", "uuid",
-		"description", "Leave out for a server-made UUIDv7; offline clients send their own."))
+		"description", "Leave out for a server-made UUIDv7; offline clients send their own."),
+		"version", bodyVersion("On a replace (PUT), the version the write expects, as If-Match; a create ignores it."))
 	var required []string
 	for _, f := range c.Fields {
 		s := fieldSchema(f, true)
@@ -248,9 +249,14 @@ func createSchema(c *schema.Collection) *object {
 	return closed(props, required...).set("description", "The body of a create or a replace of "+c.Name+".")
 }
 
+// bodyVersion is the version a client may send back with a record.
+func bodyVersion(desc string) *object {
+	return obj("type", []any{"integer", "null"}, "minimum", 1, "description", desc)
+}
+
 // updateSchema is the body of a partial update: any field, none required.
 func updateSchema(c *schema.Collection) *object {
-	props := obj()
+	props := obj("version", bodyVersion("The version the write expects, as If-Match: a newer record makes it a 409."))
 	for _, f := range c.Fields {
 		props.set(f.Name, fieldSchema(f, false))
 	}

@@ -463,7 +463,9 @@ func TestTodoSchemasValidate(t *testing.T) {
 		{`{}`, true},
 		{`{"done": true}`, true},
 		{`{"title": null}`, false},
-		{`{"version": 3}`, false},
+		{`{"version": 3, "done": true}`, true}, // conditional, as If-Match
+		{`{"version": 0}`, false},
+		{`{"version": "3"}`, false},
 	})
 	check(t, s("TodosRecord"), "TodosRecord", []sample{
 		{`{"id": "` + id1 + `", "version": 2, "created_at": "2024-01-31T09:00:00Z", "updated_at": "2024-01-31T09:00:01.5Z",
