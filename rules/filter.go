@@ -25,6 +25,9 @@ type Filter struct {
 	col  *collection
 	prog *program
 	eng  *Engine
+	// loads is set when the filter calls get() or exists(), which Match
+	// must route through the read rules.
+	loads bool
 }
 
 // FilterError is a filter that does not compile or has no SQL form; it
@@ -78,7 +81,7 @@ func (e *Engine) Filter(collection, src string) (*Filter, error) {
 	if err := e.prepareConsts(col.filterEnv, p); err != nil {
 		return nil, &FilterError{Message: err.Error()}
 	}
-	f = &Filter{col: col, prog: p, eng: e}
+	f = &Filter{col: col, prog: p, eng: e, loads: callsLoader(checked.NativeRep().Expr())}
 	// Filters always run in the database; one that cannot is refused now.
 	if _, err := f.SQL(&SQLInput{}, &SQL{}); err != nil {
 		return nil, err
@@ -115,7 +118,7 @@ func (f *Filter) Match(in *Input, loads *Loads) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if loads != nil {
+	if loads != nil && f.loads {
 		loads = &Loads{ctx: ctx, loader: &readableLoader{eng: f.eng, in: in, loads: loads}, memo: map[[2]string]map[string]any{}}
 	}
 	ok, _, err := eval(f.prog.prg, in, loads, rec)
@@ -142,3 +145,15 @@ func nulInLiterals(x ast.Expr) bool {
 
 // Source is the filter's text.
 func (f *Filter) Source() string { return f.prog.src }
+
+// callsLoader reports whether x calls get() or exists().
+func callsLoader(x ast.Expr) bool {
+	found := false
+	ast.PreOrderVisit(x, ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() == ast.CallKind {
+			fn := e.AsCall().FunctionName()
+			found = found || strings.HasPrefix(fn, getPrefix) || strings.HasPrefix(fn, existsPrefix)
+		}
+	}))
+	return found
+}
