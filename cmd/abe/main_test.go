@@ -117,7 +117,7 @@ func TestInitThenValidate(t *testing.T) {
 		t.Errorf("init --force: %v", err)
 	}
 	out, _, err = run(t, nil, "validate", "--config", filepath.Join(dir, "abe.yaml"))
-	if err != nil || !strings.Contains(out, "is valid: 1 collections") {
+	if err != nil || !strings.Contains(out, "is valid: 1 collection,") {
 		t.Fatalf("validate: %q %v", out, err)
 	}
 }

@@ -57,6 +57,14 @@ func runValidate(g *globalOpts, w io.Writer) error {
 	for _, c := range cfg.Collections {
 		fields += len(c.Fields)
 	}
-	_, err = fmt.Fprintf(w, "%s is valid: %d collections, %d fields, %d roles\n", g.config, len(cfg.Collections), fields, len(cfg.Roles))
+	_, err = fmt.Fprintf(w, "%s is valid: %s, %s, %s\n", g.config, count(len(cfg.Collections), "collection"), count(fields, "field"), count(len(cfg.Roles), "role"))
 	return err
+}
+
+// count says "1 field" or "4 fields".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
