@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/abe
 EXAMPLE ?= examples/todo/abe.yaml
 
-.PHONY: help build dev test flake lint fuzz clean
+.PHONY: help build dev sdk test flake lint fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -14,6 +14,9 @@ build: ## build bin/abe
 
 dev: build ## build abe and serve examples/todo on http://127.0.0.1:8090 (local Postgres unless DATABASE_URL is set)
 	./$(BIN) dev --config $(EXAMPLE)
+
+sdk: ## build the TypeScript SDK and pack it as sdk/js/abe-stack-sdk-<version>.tgz for npm install
+	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error && npm pack --silent
 
 test: ## run every test (installs PostgreSQL/Redis with apt when missing, as root)
 	./scripts/test

@@ -67,12 +67,15 @@ func Generate(cfg *schema.Config) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writeCollection writes the record, create and update types of c.
+// writeCollection writes the record, create and update types of c. They
+// are type aliases, not interfaces: an alias of an object type fits an
+// index signature, so a generated record goes wherever the SDK takes any
+// record (its cache, its write queue) and still has only its own fields.
 func writeCollection(b *bytes.Buffer, c *schema.Collection) {
 	t := openapi.TypeName(c.Name)
 
 	fmt.Fprintf(b, "\n/** A record of %s, as the server answers it. */\n", c.Name)
-	fmt.Fprintf(b, "export interface %sRecord {\n", t)
+	fmt.Fprintf(b, "export type %sRecord = {\n", t)
 	b.WriteString("  id: string;\n")
 	b.WriteString("  /** Grows on every write; send it back in If-Match. */\n")
 	b.WriteString("  version: number;\n")
@@ -93,23 +96,23 @@ func writeCollection(b *bytes.Buffer, c *schema.Collection) {
 		b.WriteString("  /** The related records asked for with expand; what the caller may not read is left out. */\n")
 		fmt.Fprintf(b, "  expand?: { %s };\n", strings.Join(expand, "; "))
 	}
-	b.WriteString("}\n")
+	b.WriteString("};\n")
 
 	fmt.Fprintf(b, "\n/** The body of a create or a replace of %s. */\n", c.Name)
-	fmt.Fprintf(b, "export interface %sCreate {\n", t)
+	fmt.Fprintf(b, "export type %sCreate = {\n", t)
 	b.WriteString("  /** Leave out for a server-made UUIDv7; offline clients send their own. */\n")
 	b.WriteString("  id?: string;\n")
 	for _, f := range c.Fields {
 		writeField(b, f, !f.Required || f.Default != nil, true)
 	}
-	b.WriteString("}\n")
+	b.WriteString("};\n")
 
 	fmt.Fprintf(b, "\n/** A partial update of %s: the fields it names are set. */\n", c.Name)
-	fmt.Fprintf(b, "export interface %sUpdate {\n", t)
+	fmt.Fprintf(b, "export type %sUpdate = {\n", t)
 	for _, f := range c.Fields {
 		writeField(b, f, true, false)
 	}
-	b.WriteString("}\n")
+	b.WriteString("};\n")
 }
 
 // writeField writes one property; optional ones may be left out.

@@ -125,7 +125,7 @@ func checkStructure(t *testing.T, src string) {
 			!strings.HasPrefix(trimmed, "export interface ") && !strings.HasPrefix(trimmed, "export type ") {
 			t.Errorf("line %d is not a declaration: %s", n+1, line)
 		}
-		if depth > 0 && trimmed != "}" && !strings.HasPrefix(trimmed, "/**") && !strings.HasSuffix(trimmed, ";") {
+		if depth > 0 && trimmed != "}" && trimmed != "};" && !strings.HasPrefix(trimmed, "/**") && !strings.HasSuffix(trimmed, ";") {
 			t.Errorf("line %d does not end with a semicolon: %s", n+1, line)
 		}
 		depth += strings.Count(line, "{") - strings.Count(line, "}")
@@ -145,9 +145,9 @@ func TestStructure(t *testing.T) {
 			for _, c := range cfg.Collections {
 				name := openapi.TypeName(c.Name)
 				for _, decl := range []string{
-					"export interface " + name + "Record {",
-					"export interface " + name + "Create {",
-					"export interface " + name + "Update {",
+					"export type " + name + "Record = {",
+					"export type " + name + "Create = {",
+					"export type " + name + "Update = {",
 					"  " + c.Name + ": { record: " + name + "Record; create: " + name + "Create; update: " + name + "Update };",
 				} {
 					if !strings.Contains(src, decl) {
@@ -165,11 +165,11 @@ func TestStructure(t *testing.T) {
 // body returns the lines inside the interface called name.
 func body(t *testing.T, src, name string) []string {
 	t.Helper()
-	_, rest, ok := strings.Cut(src, "export interface "+name+" {\n")
+	_, rest, ok := strings.Cut(src, "export type "+name+" = {\n")
 	if !ok {
-		t.Fatalf("no interface %s", name)
+		t.Fatalf("no type %s", name)
 	}
-	inside, _, _ := strings.Cut(rest, "\n}\n")
+	inside, _, _ := strings.Cut(rest, "\n};\n")
 	var out []string
 	for _, line := range strings.Split(inside, "\n") {
 		if line = strings.TrimSpace(line); !strings.HasPrefix(line, "/**") {

@@ -2,7 +2,7 @@
 // Change the configuration and generate it again instead.
 
 /** A record of projects, as the server answers it. */
-export interface ProjectsRecord {
+export type ProjectsRecord = {
   id: string;
   /** Grows on every write; send it back in If-Match. */
   version: number;
@@ -17,10 +17,10 @@ export interface ProjectsRecord {
   members: string[];
   /** The related records asked for with expand; what the caller may not read is left out. */
   expand?: { owner?: { id: string; name: string } | null; members?: Array<{ id: string; name: string }> };
-}
+};
 
 /** The body of a create or a replace of projects. */
-export interface ProjectsCreate {
+export type ProjectsCreate = {
   /** Leave out for a server-made UUIDv7; offline clients send their own. */
   id?: string;
   name: string;
@@ -28,19 +28,19 @@ export interface ProjectsCreate {
   owner: string;
   /** Ids of accounts. */
   members?: string[];
-}
+};
 
 /** A partial update of projects: the fields it names are set. */
-export interface ProjectsUpdate {
+export type ProjectsUpdate = {
   name?: string;
   /** The id of an account. */
   owner?: string;
   /** Ids of accounts. */
   members?: string[];
-}
+};
 
 /** A record of todos, as the server answers it. */
-export interface TodosRecord {
+export type TodosRecord = {
   id: string;
   /** Grows on every write; send it back in If-Match. */
   version: number;
@@ -56,10 +56,10 @@ export interface TodosRecord {
   note?: string | null;
   /** The related records asked for with expand; what the caller may not read is left out. */
   expand?: { project?: ProjectsRecord | null };
-}
+};
 
 /** The body of a create or a replace of todos. */
-export interface TodosCreate {
+export type TodosCreate = {
   /** Leave out for a server-made UUIDv7; offline clients send their own. */
   id?: string;
   /** The id of a projects record. */
@@ -69,17 +69,17 @@ export interface TodosCreate {
   done?: boolean;
   tags?: unknown;
   note?: string | null;
-}
+};
 
 /** A partial update of todos: the fields it names are set. */
-export interface TodosUpdate {
+export type TodosUpdate = {
   /** The id of a projects record. */
   project?: string;
   title?: string;
   done?: boolean;
   tags?: unknown;
   note?: string | null;
-}
+};
 
 /** Every collection, with the types of its records and bodies. */
 export interface Collections {

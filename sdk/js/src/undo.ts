@@ -33,9 +33,10 @@ export interface Edit {
 export interface UndoRedoOptions {
   /**
    * Applies operations, for an undo or a redo; the write queue's apply in
-   * an app. The stack waits for it; a rejection leaves the step where it was.
+   * an app. The stack waits for it; a rejection leaves the step where it
+   * was. What it returns (the queue's write ids) is not used.
    */
-  apply: (ops: RecordOps[]) => void | Promise<void>;
+  apply: (ops: RecordOps[]) => unknown;
   /** Edits less than this many ms after the previous one join its step (default 500; 0 disables). */
   batchWindow?: number;
   /** The most steps kept (default 100; the oldest are dropped). */
