@@ -258,8 +258,8 @@ func TestRealtimeBadInput(t *testing.T) {
 		{`{"type":"subscribe","topic":"collection:todos"}`, "bad_message"},
 		{`{"type":"subscribe","id":"a","topic":"collection:todos","since":-1}`, "bad_message"},
 		{`{"type":"unsubscribe","id":"never"}`, "unknown_id"},
-		{`{"type":"auth","token":"forged.token.here"}`, "unauthorized"},
-		{`{"type":"subscribe","id":"a","topic":"collection:todos","token":"forged"}`, "unauthorized"},
+		{`{"type":"auth","token":"forged.token.here"}`, "invalid_token"},
+		{`{"type":"subscribe","id":"a","topic":"collection:todos","token":"forged"}`, "invalid_token"},
 		{`{"type":"ping","id":1}`, "bad_message"},
 	} {
 		c.sendRaw([]byte(tc.msg))
@@ -557,6 +557,11 @@ func TestRealtimeTokenEnds(t *testing.T) {
 		m, err := c.next(waitFor)
 		if err != nil || m["code"] != "token_revoked" || m["id"] != "s" {
 			t.Fatalf("revocation: %v %v", m, err)
+		}
+		// The revoked token again: refused with the HTTP API's code.
+		c.send(map[string]any{"type": "auth", "id": "old", "token": w.tokens[carol]})
+		if m := c.expect("error", "old"); m["code"] != "token_revoked" {
+			t.Errorf("a revoked token in an auth message: %v", m)
 		}
 	})
 }

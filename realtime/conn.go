@@ -226,12 +226,14 @@ func (c *conn) handle(m ClientMessage) {
 func (c *conn) authenticate(id, token string) bool {
 	p, err := c.h.cfg.Auth.Authorize(c.ctx, token)
 	if err != nil {
-		msg := "the token is not valid"
+		// The codes of the HTTP API's 401s: a client refreshes on
+		// token_expired and signs in again on the others.
+		code, msg := CodeInvalidToken, "the token is not valid"
 		var te *auth.TokenError
 		if errors.As(err, &te) {
-			msg = te.Error()
+			code, msg = te.Code, te.Error()
 		}
-		c.enqueue(outMsg{data: errorMessage(id, CodeUnauthorized, msg)})
+		c.enqueue(outMsg{data: errorMessage(id, code, msg)})
 		return false
 	}
 	if old := c.state.Load().p; old != nil && old.UserID != p.UserID {

@@ -34,6 +34,7 @@ const (
 	CodeBadFilter         = "bad_filter"
 	CodeForbidden         = "forbidden"
 	CodeUnauthorized      = "unauthorized"
+	CodeInvalidToken      = "invalid_token"
 	CodeTokenExpired      = "token_expired"
 	CodeTokenRevoked      = "token_revoked"
 	CodeTooManySubs       = "too_many_subscriptions"

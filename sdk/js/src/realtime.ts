@@ -128,7 +128,7 @@ interface ServerMessage {
 }
 
 const AUTH_ID = "auth";
-const TOKEN_CODES = new Set(["token_expired", "token_revoked", "unauthorized"]);
+const TOKEN_CODES = new Set(["token_expired", "token_revoked", "invalid_token", "unauthorized"]);
 
 /**
  * The realtime client. One WebSocket serves every subscription; it opens
