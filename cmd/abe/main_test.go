@@ -627,7 +627,7 @@ func TestOpenAPIAndTypes(t *testing.T) {
 	if out, code := runBin(t, env, "gen", "types", "--lang", "ts", "-o", file, "--config", cfg); code != 0 {
 		t.Fatalf("gen types: exit %d\n%s", code, out)
 	}
-	if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), "export interface TodosRecord") {
+	if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), "export type TodosRecord = {") {
 		t.Fatalf("types: %v\n%.300s", err, b)
 	}
 	if out, code := runBin(t, env, "gen", "types", "--lang", "cobol", "--config", cfg); code == 0 || !strings.Contains(out, "--lang ts") {
