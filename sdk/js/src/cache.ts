@@ -18,8 +18,8 @@ export interface CacheQuery<R extends RecordData = RecordData> {
   filter?: string;
   /** The list sort, like `-created_at,title` (the server's default is `-created_at`). */
   sort?: string;
-  /** Whether a record belongs to the result; without it, a filtered query is told it may be stale. */
-  match?: (record: R) => boolean;
+  /** Whether a record belongs to the result (undefined: cannot tell); without it, a filtered query is told it may be stale. */
+  match?: (record: R) => boolean | undefined;
 }
 
 /** Told to a query's observers. */
@@ -87,6 +87,21 @@ function compareBy(sort: string | undefined): (a: RecordData, b: RecordData) => 
 export class RecordCache {
   private readonly entries = new Map<string, Entry>();
   private readonly queries = new Map<string, QueryState>();
+  private readonly watchers = new Set<(collection: string, id: string) => void>();
+
+  /**
+   * Listens to every change of a record's server copy, version or layers
+   * (the offline store writes them through); returns the removal.
+   */
+  onRecordChange(fn: (collection: string, id: string) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /** The ids of a query's result, in order, or undefined before setQuery. */
+  getQueryIds<R extends RecordData>(query: CacheQuery<R>): readonly string[] | undefined {
+    return this.queries.get(queryKey(query as CacheQuery))?.ids;
+  }
 
   private entry(c: string, id: string): Entry {
     const k = key(c, id);
@@ -206,6 +221,18 @@ export class RecordCache {
     this.notifyQuery(s, false);
   }
 
+  /**
+   * Sets a query's members by id, in the query's sort, without storing
+   * records: for results made of records the cache holds (a result kept
+   * offline, or a server page with the pending creates that belong).
+   */
+  setQueryIds<R extends RecordData>(query: CacheQuery<R>, ids: readonly string[]): void {
+    const s = this.query(query);
+    s.ids = [...new Set(ids)];
+    this.sort(s);
+    this.notifyQuery(s, false);
+  }
+
   /** The query's result as the cache knows it, or undefined before setQuery. */
   getQuery<R extends RecordData = RecordData>(query: CacheQuery<R>): R[] | undefined {
     const s = this.queries.get(queryKey(query as CacheQuery));
@@ -259,6 +286,7 @@ export class RecordCache {
   private changed(collection: string, id: string, forceMember: boolean | undefined): void {
     const r = this.get(collection, id);
     const e = this.entries.get(key(collection, id));
+    for (const f of [...this.watchers]) f(collection, id);
     for (const f of [...(e?.observers ?? [])]) f(r);
     for (const s of this.queries.values()) {
       if (s.q.collection !== collection || !s.ids) continue;

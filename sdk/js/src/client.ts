@@ -4,6 +4,9 @@
 import { AuthClient, type AuthChangeListener, type AuthOptions } from "./auth.js";
 import { HttpTransport, type CallOptions, type FetchLike, type HttpMethod, type RequestOptions, type Transport, type TransportResponse } from "./http.js";
 import type { Operation } from "./operations.js";
+import { createOffline, type Live, type LiveOptions, type LiveRecordResult, type LiveResult, type OfflineClient, type OfflineOptions, type Writes } from "./offline.js";
+import type { RecordData } from "./realtime.js";
+import type { UndoRedoStack } from "./undo.js";
 
 /** The fields every record has. */
 export interface BaseRecord {
@@ -134,6 +137,12 @@ export interface ClientOptions extends AuthOptions {
   url: string;
   /** A fetch implementation (the global one by default). */
   fetch?: FetchLike;
+  /**
+   * Keep live queries, records and queued writes in IndexedDB (true, or
+   * options), so the app opens offline with its data. Without it they
+   * live in memory for the page's life.
+   */
+  offline?: boolean | OfflineOptions;
 }
 
 /** A client of one abe server; C is the generated `Collections` type. */
@@ -156,6 +165,18 @@ export interface AbeClient<C extends CollectionsShape<C> = AnyCollections> {
   getAccessToken(): Promise<string | null>;
   /** Listens to logins, refreshes and logouts; returns an unsubscribe function. */
   onAuthChange(listener: AuthChangeListener): () => void;
+  /**
+   * A live query: answers from the offline store at once (`source:
+   * "cache"`), then from the server, kept current by realtime, with
+   * pending writes on top.
+   */
+  live<K extends keyof C & string>(collection: K, opts?: LiveOptions<RecordOf<C, K>>): Live<LiveResult<RecordOf<C, K>>>;
+  /** One record, live, as {@link live} keeps a query. */
+  liveRecord<K extends keyof C & string>(collection: K, id: string): Live<LiveRecordResult<RecordOf<C, K>>>;
+  /** The persistent write queue the live queries show at once. */
+  readonly writes: Writes;
+  /** Undo and redo over the writes. */
+  readonly history: UndoRedoStack;
   /** Stops timers and releases channels. */
   close(): void;
 }
@@ -218,6 +239,21 @@ export function createClient<C extends CollectionsShape<C> = AnyCollections>(opt
   const auth = new AuthClient(transport, opts);
   transport.tokens = auth;
   const cache = new Map<string, RecordsApi<unknown, unknown, unknown>>();
+  // Made on first use: a client that never asks for live data opens no store.
+  let offline: OfflineClient | undefined;
+  const off = (): OfflineClient =>
+    (offline ??= createOffline(
+      {
+        url: transport.url,
+        transport,
+        getAccessToken: () => auth.getAccessToken(),
+        getUserId: async () => (await auth.getSession())?.user.id ?? null,
+        onAuthChange: (fn) => auth.onAuthChange((s, event) => fn(s?.user.id ?? null, event)),
+        list: (c, q) => recordsApi<RecordData, unknown, unknown>(transport, c).list(q),
+        get: (c, id) => recordsApi<RecordData, unknown, unknown>(transport, c).get(id),
+      },
+      opts.offline === true ? {} : opts.offline ? opts.offline : { storage: "memory" },
+    ));
   const client: AbeClient<C> = {
     url: transport.url,
     auth,
@@ -232,7 +268,18 @@ export function createClient<C extends CollectionsShape<C> = AnyCollections>(opt
     changes: (collection, since, o) => client.records(collection).changes(since, o),
     getAccessToken: () => auth.getAccessToken(),
     onAuthChange: (l) => auth.onAuthChange(l),
-    close: () => auth.close(),
+    live: (c, o) => off().live(c, o as LiveOptions<RecordData>) as never,
+    liveRecord: (c, id) => off().liveRecord(c, id) as never,
+    get writes() {
+      return off().writes;
+    },
+    get history() {
+      return off().history;
+    },
+    close: () => {
+      offline?.close();
+      auth.close();
+    },
   };
   return client;
 }

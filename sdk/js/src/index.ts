@@ -18,3 +18,5 @@ export * from "./backoff.js";
 export * from "./realtime.js";
 export * from "./cache.js";
 export * from "./queue.js";
+export * from "./store.js";
+export * from "./offline.js";

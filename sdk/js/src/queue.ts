@@ -340,7 +340,13 @@ export class WriteQueue {
    * `new UndoRedoStack({ apply: (ops) => queue.apply(ops) })`.
    */
   apply(edits: readonly RecordOps[], opts?: QueueWriteOptions): string[] {
-    return edits.filter((e) => e.ops.length > 0).map((e) => this.applyOps(e.collection, e.id, e.ops, opts));
+    const out: string[] = [];
+    for (const e of edits) {
+      if (e.create) out.push(this.push({ id: uuidv7(), collection: e.collection, action: "create", recordId: e.id, data: { ...e.create }, base: null }));
+      else if (e.remove) out.push(this.delete(e.collection, e.id));
+      else if (e.ops.length > 0) out.push(this.applyOps(e.collection, e.id, e.ops, opts));
+    }
+    return out;
   }
 
   /** Replaces the record's fields (fields left out are cleared); answers the write's id. */

@@ -3,11 +3,17 @@
 
 import type { Operation } from "./operations.js";
 
-/** Operations on one record. */
+/**
+ * Operations on one record. With `create` the record is made with those
+ * fields (ops are empty); with `remove` it is deleted: the undo of a
+ * create, and of a delete.
+ */
 export interface RecordOps {
   collection: string;
   id: string;
   ops: Operation[];
+  create?: Record<string, unknown>;
+  remove?: true;
 }
 
 /** One undoable step: the edits it made and their inverses (in the order to apply them). */
@@ -21,12 +27,19 @@ export interface UndoStep {
   updatedAt: number;
 }
 
-/** One edit to record: operations on a record and their inverse (from {@link invertOperations}). */
+/**
+ * One edit to record: operations on a record and their inverse (from
+ * {@link invertOperations}); or, with `action`, the record's creation
+ * (`record`: its fields) or deletion (`record`: what it was), which undo
+ * deletes or makes again.
+ */
 export interface Edit {
   collection: string;
   id: string;
   ops: Operation[];
   inverse: Operation[];
+  action?: "create" | "delete";
+  record?: Record<string, unknown>;
 }
 
 /** Options of {@link UndoRedoStack}. */
@@ -46,10 +59,20 @@ export interface UndoRedoOptions {
 }
 
 /** Merges consecutive ops of one record into one entry. */
+const whole = (e: RecordOps) => e.create !== undefined || e.remove !== undefined;
+
 function push(list: RecordOps[], entry: RecordOps): void {
   const last = list[list.length - 1];
-  if (last && last.collection === entry.collection && last.id === entry.id) last.ops.push(...entry.ops);
-  else list.push({ collection: entry.collection, id: entry.id, ops: [...entry.ops] });
+  if (last && last.collection === entry.collection && last.id === entry.id && !whole(last) && !whole(entry)) last.ops.push(...entry.ops);
+  else list.push({ ...entry, ops: [...entry.ops] });
+}
+
+/** What an edit does and what undoes it. */
+function sides(edit: Edit): { redo: RecordOps; undo: RecordOps } {
+  const at = { collection: edit.collection, id: edit.id, ops: [] as Operation[] };
+  if (edit.action === "create") return { redo: { ...at, create: edit.record ?? {} }, undo: { ...at, remove: true } };
+  if (edit.action === "delete") return { redo: { ...at, remove: true }, undo: { ...at, create: edit.record ?? {} } };
+  return { redo: { ...at, ops: edit.ops }, undo: { ...at, ops: edit.inverse } };
 }
 
 /**
@@ -78,17 +101,16 @@ export class UndoRedoStack {
 
   /** Records an edit the app made (its ops already applied). */
   record(edit: Edit): void {
-    if (edit.ops.length === 0) return;
+    if (edit.ops.length === 0 && !edit.action) return;
     const t = this.now();
     const last = this.done[this.done.length - 1];
-    const redo = { collection: edit.collection, id: edit.id, ops: edit.ops };
-    const undo = { collection: edit.collection, id: edit.id, ops: edit.inverse };
+    const { redo, undo } = sides(edit);
     if (last && !this.sealed && this.windowMs > 0 && t - last.updatedAt < this.windowMs) {
       push(last.redo, redo);
       last.undo.unshift({ ...undo, ops: [...undo.ops] });
       // merge with the following entry when it is the same record
       const [a, b] = last.undo;
-      if (a && b && a.collection === b.collection && a.id === b.id) {
+      if (a && b && a.collection === b.collection && a.id === b.id && !whole(a) && !whole(b)) {
         last.undo.splice(0, 2, { collection: a.collection, id: a.id, ops: [...a.ops, ...b.ops] });
       }
       last.updatedAt = t;

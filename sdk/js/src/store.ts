@@ -1,0 +1,329 @@
+// The offline store: what a live query and the write queue keep between
+// reloads. IndexedDB in browsers, memory elsewhere (and where IndexedDB
+// fails: private modes, a full disk). One database per server and user,
+// so the next user of a shared computer never sees the last one's data.
+
+import type { RecordData } from "./realtime.js";
+import type { QueuedWrite } from "./queue.js";
+
+/** A record as the store keeps it: the server's copy and its version (a delete keeps the version). */
+export interface StoredRecord {
+  collection: string;
+  id: string;
+  version: number;
+  deleted?: boolean;
+  record?: RecordData;
+}
+
+/** A live query's last known result: the ids in order, and when the server sent it (ms since the epoch). */
+export interface StoredQuery {
+  key: string;
+  ids: string[];
+  at: number;
+}
+
+/** One tab's share of the write queue, and when that tab was last seen. */
+export interface QueueSlot {
+  tab: string;
+  writes: QueuedWrite[];
+  seen: number;
+}
+
+/** Where the offline client keeps its data. */
+export interface OfflineStore {
+  /** "indexeddb", or "memory" when nothing outlives the page. */
+  readonly kind: "indexeddb" | "memory";
+  /** The database's name (per server and user). */
+  readonly name: string;
+  readRecords(collection: string, ids: readonly string[]): Promise<StoredRecord[]>;
+  readQuery(key: string): Promise<StoredQuery | undefined>;
+  /** Writes records and queries in one transaction. */
+  write(records: readonly StoredRecord[], queries: readonly StoredQuery[]): Promise<void>;
+  readSlots(): Promise<QueueSlot[]>;
+  /** Replaces one tab's slot (no writes: removes it). */
+  writeSlot(slot: QueueSlot): Promise<void>;
+  deleteSlots(tabs: readonly string[]): Promise<void>;
+  /** Closes the store; with `destroy`, deletes every record, query and queued write in it. */
+  close(destroy?: boolean): Promise<void>;
+}
+
+/**
+ * The layout of the database. A store written by an older layout is
+ * migrated in `upgrade`: the queue is carried over, what the server can
+ * send again is dropped.
+ */
+export const STORE_VERSION = 1;
+
+const RECORDS = "records";
+const QUERIES = "queries";
+const QUEUE = "queue";
+
+const recKey = (collection: string, id: string) => collection + "/" + id;
+
+/** Keeps everything in memory: lost on reload. */
+export class MemoryStore implements OfflineStore {
+  readonly kind = "memory" as const;
+  private records = new Map<string, StoredRecord>();
+  private queries = new Map<string, StoredQuery>();
+  private slots = new Map<string, QueueSlot>();
+  constructor(readonly name = "memory") {}
+  async readRecords(collection: string, ids: readonly string[]): Promise<StoredRecord[]> {
+    return ids.map((id) => this.records.get(recKey(collection, id))).filter((r): r is StoredRecord => !!r).map(clone);
+  }
+  async readQuery(key: string): Promise<StoredQuery | undefined> {
+    const q = this.queries.get(key);
+    return q && clone(q);
+  }
+  async write(records: readonly StoredRecord[], queries: readonly StoredQuery[]): Promise<void> {
+    for (const r of records) this.records.set(recKey(r.collection, r.id), clone(r));
+    for (const q of queries) this.queries.set(q.key, clone(q));
+  }
+  async readSlots(): Promise<QueueSlot[]> {
+    return [...this.slots.values()].map(clone);
+  }
+  async writeSlot(slot: QueueSlot): Promise<void> {
+    if (slot.writes.length) this.slots.set(slot.tab, clone(slot));
+    else this.slots.delete(slot.tab);
+  }
+  async deleteSlots(tabs: readonly string[]): Promise<void> {
+    for (const t of tabs) this.slots.delete(t);
+  }
+  async close(destroy = false): Promise<void> {
+    if (!destroy) return;
+    this.records.clear();
+    this.queries.clear();
+    this.slots.clear();
+  }
+}
+
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+function done<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((res, rej) => {
+    r.onsuccess = () => res(r.result);
+    r.onerror = () => rej(r.error);
+  });
+}
+
+function committed(t: IDBTransaction): Promise<void> {
+  return new Promise((res, rej) => {
+    t.oncomplete = () => res();
+    t.onabort = t.onerror = () => rej(t.error ?? new Error("abe: the IndexedDB transaction was aborted"));
+  });
+}
+
+/** Keeps the data in IndexedDB. Use {@link openStore}, which falls back to memory. */
+export class IndexedDBStore implements OfflineStore {
+  readonly kind = "indexeddb" as const;
+  private constructor(
+    readonly name: string,
+    private readonly db: IDBDatabase,
+    private readonly idb: IDBFactory,
+  ) {
+    // Another tab deleting or upgrading the database: let it.
+    db.onversionchange = () => db.close();
+  }
+
+  /** Opens (or makes, or migrates) the database called name. */
+  static async open(name: string, idb: IDBFactory = indexedDB): Promise<IndexedDBStore> {
+    const r = idb.open(name, STORE_VERSION);
+    r.onupgradeneeded = (e) => upgrade(r.result, r.transaction!, e.oldVersion);
+    r.onblocked = () => {
+      // An open tab holds an older version; it closes on versionchange.
+    };
+    return new IndexedDBStore(name, await done(r), idb);
+  }
+
+  async readRecords(collection: string, ids: readonly string[]): Promise<StoredRecord[]> {
+    const t = this.db.transaction(RECORDS, "readonly");
+    const s = t.objectStore(RECORDS);
+    const got = await Promise.all(ids.map((id) => done(s.get(recKey(collection, id)) as IDBRequest<StoredRecord | undefined>)));
+    return got.filter((r): r is StoredRecord => !!r);
+  }
+
+  async readQuery(key: string): Promise<StoredQuery | undefined> {
+    const t = this.db.transaction(QUERIES, "readonly");
+    return done(t.objectStore(QUERIES).get(key) as IDBRequest<StoredQuery | undefined>);
+  }
+
+  async write(records: readonly StoredRecord[], queries: readonly StoredQuery[]): Promise<void> {
+    if (!records.length && !queries.length) return;
+    const t = this.db.transaction([RECORDS, QUERIES], "readwrite");
+    const rs = t.objectStore(RECORDS);
+    for (const r of records) rs.put(r, recKey(r.collection, r.id));
+    const qs = t.objectStore(QUERIES);
+    for (const q of queries) qs.put(q, q.key);
+    return committed(t);
+  }
+
+  async readSlots(): Promise<QueueSlot[]> {
+    const t = this.db.transaction(QUEUE, "readonly");
+    return done(t.objectStore(QUEUE).getAll() as IDBRequest<QueueSlot[]>);
+  }
+
+  async writeSlot(slot: QueueSlot): Promise<void> {
+    const t = this.db.transaction(QUEUE, "readwrite");
+    if (slot.writes.length) t.objectStore(QUEUE).put(slot, slot.tab);
+    else t.objectStore(QUEUE).delete(slot.tab);
+    return committed(t);
+  }
+
+  async deleteSlots(tabs: readonly string[]): Promise<void> {
+    if (!tabs.length) return;
+    const t = this.db.transaction(QUEUE, "readwrite");
+    for (const tab of tabs) t.objectStore(QUEUE).delete(tab);
+    return committed(t);
+  }
+
+  async close(destroy = false): Promise<void> {
+    this.db.close();
+    if (destroy) await done(this.idb.deleteDatabase(this.name));
+  }
+}
+
+/**
+ * Makes the stores of a layout. From an unknown or older layout only the
+ * queue's slots are kept: records and queries come back from the server.
+ */
+function upgrade(db: IDBDatabase, t: IDBTransaction, oldVersion: number): void {
+  if (oldVersion > 0) {
+    for (const s of [RECORDS, QUERIES]) if (db.objectStoreNames.contains(s)) db.deleteObjectStore(s);
+  }
+  db.createObjectStore(RECORDS);
+  db.createObjectStore(QUERIES);
+  if (!db.objectStoreNames.contains(QUEUE)) db.createObjectStore(QUEUE);
+  void t;
+}
+
+/** Options of {@link openStore}. */
+export interface StoreOptions {
+  /** "indexeddb" (the default where it exists) or "memory". */
+  storage?: "indexeddb" | "memory";
+  /** The IndexedDB factory (the global one by default). */
+  indexedDB?: IDBFactory;
+  /** Told when IndexedDB cannot be used and the data lives in memory only. */
+  onWarning?: (message: string, cause: unknown) => void;
+}
+
+/** Opens the store of a database name: IndexedDB when it works, else memory, with a warning. */
+export async function openStore(name: string, opts: StoreOptions = {}): Promise<OfflineStore> {
+  const idb = opts.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  if (opts.storage === "memory") return new MemoryStore(name);
+  if (!idb) {
+    opts.onWarning?.("abe: IndexedDB is not available here: offline data lives in memory and is lost on reload", undefined);
+    return new MemoryStore(name);
+  }
+  try {
+    return await IndexedDBStore.open(name, idb);
+  } catch (err) {
+    opts.onWarning?.("abe: IndexedDB could not be opened (private mode, or no space): offline data lives in memory and is lost on reload", err);
+    return new MemoryStore(name);
+  }
+}
+
+/** The database name of a server and user. */
+export function storeName(url: string, userId: string | null | undefined): string {
+  return `abe:${url}:${userId ?? "anonymous"}`;
+}
+
+/** The part of the Web Locks API the queue storage uses. */
+interface Locks {
+  request(name: string, opts: { ifAvailable?: boolean }, fn: (lock: unknown) => Promise<unknown>): Promise<unknown>;
+  request(name: string, fn: (lock: unknown) => Promise<unknown>): Promise<unknown>;
+  query(): Promise<{ held?: { name?: string }[] }>;
+}
+
+/**
+ * Keeps the write queue in an {@link OfflineStore}, one slot per tab, as
+ * {@link LocalStorageQueueStorage} does in localStorage. A tab holds a Web
+ * Lock named for its slot while it lives, so a slot whose lock nobody
+ * holds belongs to a tab that closed or crashed, and the next tab to load
+ * adopts its writes at once. Without Web Locks, a slot not seen for
+ * `staleAfter` ms is adopted. Adoption runs under one lock per database,
+ * so two tabs never take the same slot.
+ */
+export class StoreQueueStorage {
+  readonly tab = Math.random().toString(36).slice(2, 10);
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private releaseLock: (() => void) | undefined;
+  private writes: QueuedWrite[] = [];
+  private chain: Promise<void> = Promise.resolve();
+
+  private store!: OfflineStore;
+  constructor(
+    private readonly opening: OfflineStore | Promise<OfflineStore>,
+    private readonly opts: {
+      locks?: Locks | null;
+      staleAfter?: number;
+      now?: () => number;
+      /** Writes another storage kept (the localStorage queue of earlier versions), taken over once. */
+      migrate?: () => QueuedWrite[] | null;
+    } = {},
+  ) {}
+
+  private get locks(): Locks | null {
+    if (this.opts.locks !== undefined) return this.opts.locks;
+    return ((globalThis as { navigator?: { locks?: Locks } }).navigator?.locks as Locks | undefined) ?? null;
+  }
+
+  private lockName(tab: string): string {
+    return `${this.store.name}:queue:${tab}`;
+  }
+
+  async load(): Promise<QueuedWrite[] | null> {
+    this.store = await this.opening;
+    const locks = this.locks;
+    const now = this.opts.now ?? Date.now;
+    if (locks) {
+      await new Promise<void>((held) => {
+        void locks.request(this.lockName(this.tab), () => {
+          held();
+          return new Promise<void>((release) => (this.releaseLock = release));
+        });
+      });
+    } else if (typeof setInterval === "function") {
+      this.timer = setInterval(() => void this.save(this.writes), Math.max(1000, (this.opts.staleAfter ?? 15_000) / 3));
+      (this.timer as { unref?: () => void }).unref?.();
+    }
+    const adopt = async (): Promise<QueuedWrite[]> => {
+      const slots = await this.store.readSlots();
+      let orphans: QueueSlot[];
+      if (locks) {
+        const held = new Set(((await locks.query()).held ?? []).map((l) => l.name));
+        orphans = slots.filter((s) => s.tab !== this.tab && !held.has(this.lockName(s.tab)));
+      } else {
+        orphans = slots.filter((s) => s.tab !== this.tab && now() - s.seen > (this.opts.staleAfter ?? 15_000));
+      }
+      const taken = orphans.flatMap((s) => s.writes);
+      const migrated = this.opts.migrate?.() ?? [];
+      taken.push(...migrated.filter((w) => !taken.some((t) => t.id === w.id)));
+      // Ours first, then theirs go: a crash in between sends some twice,
+      // which ids, operations and versions make harmless.
+      // Writes made before the store opened are saved with them.
+      if (taken.length) await this.store.writeSlot({ tab: this.tab, writes: [...taken, ...this.writes], seen: now() });
+      await this.store.deleteSlots(orphans.map((s) => s.tab));
+      return taken;
+    };
+    const taken = locks ? ((await locks.request(`${this.store.name}:adopt`, adopt)) as QueuedWrite[]) : await adopt();
+    this.writes = taken;
+    return taken.length ? taken : null;
+  }
+
+  /** Saves the tab's writes; saves run one after another, in order. */
+  save(writes: QueuedWrite[]): Promise<void> {
+    this.writes = writes;
+    const slot = { tab: this.tab, writes: JSON.parse(JSON.stringify(writes)) as QueuedWrite[], seen: (this.opts.now ?? Date.now)() };
+    this.chain = this.chain.then(async () => (this.store ?? (await this.opening)).writeSlot(slot)).catch(() => {});
+    return this.chain;
+  }
+
+  /** Lets go of the slot: the next tab to load adopts what is left in it. */
+  close(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.releaseLock?.();
+    this.releaseLock = undefined;
+  }
+}

@@ -1,0 +1,219 @@
+// The offline-first layer in headless Chromium against a real abe serve:
+// live queries answered from IndexedDB after a reload with the API gone,
+// writes made offline in a tab that then closes landing once from the
+// next tab, undo over the same writes, logout deleting the user's store,
+// and the localStorage queue of earlier versions moving over.
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AbeClient } from "../src/client.js";
+import type { LiveResult } from "../src/offline.js";
+import type { RecordData } from "../src/realtime.js";
+import { createProject, registerUser, startServer, type AbeServer, type TestUser } from "./harness.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** A live result as the page records it: titles, not records. */
+type Seen = Omit<LiveResult<RecordData>, "records" | "error"> & { titles: string[]; error: string | null };
+
+interface App {
+  client: AbeClient;
+  seen: Seen[];
+  watch(): void;
+}
+declare global {
+  interface Window {
+    abe: typeof import("../src/index.js");
+    app: App;
+  }
+}
+
+/** The page's app: an offline client and a live query of todos by title. */
+function boot(): void {
+  const { abe } = window;
+  const url = new URLSearchParams(location.search).get("api") ?? "";
+  const client = abe.createClient({ url, tokenStore: new abe.LocalStorageTokenStore(), offline: { backoff: { initial: 100, max: 500 } } });
+  const seen: Seen[] = [];
+  const watch = () => {
+    client.live("todos", { sort: ["title"] }).subscribe((r) => {
+      seen.push({ titles: r.records.map((t) => String(t.title)), source: r.source, pending: r.pending, error: r.error ? r.error.name : null });
+    });
+  };
+  window.app = { client, seen, watch };
+}
+
+let srv: AbeServer;
+let alice: TestUser;
+let project: { id: string };
+let browser: Browser;
+let web: Server;
+let origin = "";
+const errors: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (scripts/test installs it when run as root)`);
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL("../src/index.ts", import.meta.url))],
+    bundle: true,
+    format: "iife",
+    globalName: "abe",
+    platform: "browser",
+    target: "es2022",
+    write: false,
+  });
+  const sdk = bundle.outputFiles[0]!.text;
+  const html = `<!doctype html><script src="/sdk.js"></script><script>(${boot.toString()})()</script>`;
+  web = createServer((req, res) => {
+    const js = req.url === "/sdk.js";
+    res.writeHead(200, { "Content-Type": js ? "text/javascript" : "text/html" }).end(js ? sdk : html);
+  });
+  await new Promise<void>((res) => web.listen(0, "127.0.0.1", res));
+  origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+  process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS = JSON.stringify([origin]);
+  try {
+    srv = await startServer();
+  } finally {
+    delete process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS;
+  }
+  alice = await registerUser(srv);
+  project = await createProject(srv, alice);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await srv?.stop();
+  web?.close();
+});
+
+async function open(ctx: BrowserContext): Promise<Page> {
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${origin}/?api=${encodeURIComponent(srv.url)}`);
+  return page;
+}
+
+/** Waits until the page's live query has told a result that passes check, and answers it. */
+async function until(page: Page, check: string): Promise<Seen> {
+  const h = await page.waitForFunction(`(() => { const s = window.app.seen.at(-1); return s && (${check}) ? s : undefined })()`, undefined, { timeout: 15_000 });
+  return (await h.jsonValue()) as Seen;
+}
+
+const changesOf = async (id: string) => (await srv.sql<{ op: string }>("SELECT op FROM abe.changes WHERE record_id = $1 ORDER BY seq", [id])).map((c) => c.op);
+
+async function login(page: Page, user: TestUser): Promise<void> {
+  await page.evaluate(({ email, password }) => window.app.client.auth.login({ email, password }).then(() => undefined), { email: user.email, password: user.password });
+}
+
+describe("offline-first in headless Chromium", () => {
+  it("shows cached data with the API gone, and lands a closed tab's offline writes once from the next tab", async () => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    await login(page, alice);
+    for (const title of ["Rake", "Sow"]) {
+      expect((await srv.api("POST", "/api/collections/todos/records", { project: project.id, title }, alice.accessToken)).status).toBe(201);
+    }
+    await page.evaluate(() => window.app.watch());
+    let s = await until(page, `s.source === "server" && s.titles.length === 2`);
+    expect(s.titles).toEqual(["Rake", "Sow"]);
+
+    // A local write shows in the live query before the server answers.
+    const water = await page.evaluate((project) => window.app.client.writes.create("todos", { project, title: "Water" }), project.id);
+    s = await until(page, `s.titles.includes("Water")`);
+    expect(s.titles).toEqual(["Rake", "Sow", "Water"]);
+    await page.evaluate(() => window.app.client.writes.flush());
+    expect(await changesOf(water)).toEqual(["create"]);
+    await until(page, `s.pending === 0 && s.titles.length === 3`);
+
+    // A change made elsewhere arrives through realtime.
+    await expect.poll(() => srv.metric("abe_realtime_subscriptions"), { timeout: 10_000 }).toBeGreaterThan(0);
+    expect((await srv.api("POST", "/api/collections/todos/records", { project: project.id, title: "Dig" }, alice.accessToken)).status).toBe(201);
+    s = await until(page, `s.titles.includes("Dig")`);
+    expect(s.titles).toEqual(["Dig", "Rake", "Sow", "Water"]);
+
+    // The API goes away; after a reload the data comes from IndexedDB.
+    await srv.kill();
+    await page.reload();
+    await page.evaluate(() => window.app.watch());
+    s = await until(page, `s.titles.length === 4`);
+    expect(s).toMatchObject({ titles: ["Dig", "Rake", "Sow", "Water"], source: "cache" });
+    await until(page, `s.error === "NetworkError"`);
+
+    // Offline writes show at once, and undo works on them.
+    const ids = await page.evaluate(
+      async ({ project, water }) => {
+        const { writes, history } = window.app.client;
+        const weed = writes.create("todos", { project, title: "Weed" });
+        writes.update("todos", water, { title: "Water twice" });
+        history.seal();
+        writes.update("todos", water, { title: "Water thrice" });
+        await history.undo(); // back to "Water twice"
+        return { weed };
+      },
+      { project: project.id, water },
+    );
+    s = await until(page, `s.titles.includes("Weed") && s.titles.includes("Water twice")`);
+    expect(s.titles).toEqual(["Dig", "Rake", "Sow", "Water twice", "Weed"]);
+    expect(s.pending).toBeGreaterThanOrEqual(3);
+
+    // The tab closes with its writes unsent; the API comes back; the next tab sends them, once.
+    await page.close({ runBeforeUnload: true });
+    await srv.restart();
+    const next = await open(ctx);
+    await next.evaluate(() => window.app.watch());
+    await next.evaluate(() => window.app.client.writes.flush());
+    s = await until(next, `s.source === "server" && s.pending === 0 && s.titles.includes("Weed")`);
+    expect(s.titles).toEqual(["Dig", "Rake", "Sow", "Water twice", "Weed"]);
+    expect(await changesOf(ids.weed)).toEqual(["create"]);
+    const rows = await srv.sql<{ title: string }>("SELECT title FROM todos WHERE id = $1", [water]);
+    expect(rows).toEqual([{ title: "Water twice" }]);
+    expect(await srv.sql("SELECT id FROM todos WHERE title = 'Weed'")).toHaveLength(1);
+    await ctx.close();
+    expect(errors).toEqual([]);
+  });
+
+  it("deletes the user's store at logout, so the next user of the computer sees none of it", async () => {
+    const bob = await registerUser(srv);
+    const own = await createProject(srv, bob, "Bob's");
+    expect((await srv.api("POST", "/api/collections/todos/records", { project: own.id, title: "Private" }, bob.accessToken)).status).toBe(201);
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    await login(page, bob);
+    await page.evaluate(() => window.app.watch());
+    await until(page, `s.source === "server" && s.titles.includes("Private")`);
+    const name = `abe:${srv.url}:${bob.id}`;
+    const dbs = () => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    await expect.poll(dbs, { timeout: 10_000 }).toContain(name);
+    await page.evaluate(() => window.app.client.auth.logout());
+    await expect.poll(dbs, { timeout: 10_000 }).not.toContain(name);
+    // Signed out, the same live query shows nothing of Bob's.
+    await until(page, `!s.titles.includes("Private")`);
+    await ctx.close();
+  });
+
+  it("moves a queue kept in localStorage by an earlier version over to IndexedDB, losing no write", async () => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    await login(page, alice);
+    const id = "01900000-0000-7000-8000-00000000abcd";
+    // What LocalStorageQueueStorage of SDK 0.1 leaves: a tab's slot and the index of tabs.
+    await page.evaluate(
+      ({ id, project }) => {
+        const write = { id: "01900000-0000-7000-8000-00000000ffff", collection: "todos", action: "create", recordId: id, data: { project, title: "Kept" }, base: null };
+        localStorage.setItem("abe.queue:oldtab", JSON.stringify([write]));
+        localStorage.setItem("abe.queue:tabs", JSON.stringify({ oldtab: Date.now() - 60_000 }));
+      },
+      { id, project: project.id },
+    );
+    await page.reload();
+    await page.evaluate(() => window.app.client.writes.flush());
+    expect(await changesOf(id)).toEqual(["create"]);
+    const left = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("abe.queue")));
+    expect(left).toEqual([]);
+    await ctx.close();
+  });
+});
