@@ -20,3 +20,4 @@ export * from "./cache.js";
 export * from "./queue.js";
 export * from "./store.js";
 export * from "./offline.js";
+export * from "./filter.js";
