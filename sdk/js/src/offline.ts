@@ -6,6 +6,7 @@
 
 import { RecordCache, type CacheQuery } from "./cache.js";
 import { AbeError, NotFoundError } from "./errors.js";
+import { compileFilter, type FilterEnv } from "./filter.js";
 import type { Transport } from "./http.js";
 import { invertOperations, set, type Operation } from "./operations.js";
 import { LocalStorageQueueStorage, WriteQueue, type QueuedWrite, type QueueOptions, type QueueWriteOptions, type WriteOutcome } from "./queue.js";
@@ -129,12 +130,15 @@ class Session {
   private loading = 0;
   private warned = false;
   private readonly off: () => void;
+  /** Who the session is for, once known: what a filter's `auth` is. */
+  auth: FilterEnv["auth"];
 
   constructor(
     readonly userId: Promise<string | null>,
     host: OfflineHost,
     private readonly o: OfflineOptions,
   ) {
+    void userId.then((u) => (this.auth = u ? { id: u } : null));
     this.store = userId.then((u) => openStore(storeName(host.url, u), { storage: o.storage, indexedDB: o.indexedDB, onWarning: (m, e) => this.warn(m, e) }));
     this.queueStorage = new StoreQueueStorage(this.store, { migrate: migrateLocalStorageQueue });
     this.queue = new WriteQueue({
@@ -452,6 +456,31 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
   protected abstract start(s: Session): void;
   abstract refetch(): Promise<void>;
 
+  /**
+   * Fetches once realtime holds the subscription, so no change falls
+   * between the answer and the first event; without an ack in a second
+   * (no socket, realtime off for the collection) it fetches anyway.
+   */
+  protected whenReady(): (n: RealtimeNotice) => boolean {
+    let fetched = false;
+    const go = () => {
+      fetched = true;
+      void this.refetch();
+    };
+    const t = setTimeout(go, 1000);
+    this.unbind.push(() => clearTimeout(t));
+    return (n) => {
+      if (n.type === "ready" && (!fetched || this.current.error)) {
+        clearTimeout(t);
+        go();
+      } else if (n.type === "error" && !fetched) {
+        clearTimeout(t);
+        go();
+      }
+      return n.type === "ready" || n.type === "error";
+    };
+  }
+
   protected failed(err: unknown): void {
     this.emit({ error: err instanceof AbeError ? err : new AbeError(String(err), { status: 0, cause: err }) } as Partial<T>);
   }
@@ -474,7 +503,14 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
     private readonly opts: LiveOptions<R> & { sort?: string },
   ) {
     super(client, host, key, collection);
-    this.q = { collection, filter: opts.filter, sort: opts.sort, match: opts.match };
+    // Without the app's own match, the filter runs here where it can:
+    // local writes and events then place themselves without a refetch.
+    let match = opts.match;
+    if (!match && opts.filter) {
+      const f = compileFilter(opts.filter);
+      match = (r) => f.match(r, { auth: client.current.auth });
+    }
+    this.q = { collection, filter: opts.filter, sort: opts.sort, match };
   }
 
   protected start(s: Session): void {
@@ -490,10 +526,10 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
     const known = cache.getQuery(this.q);
     if (known) this.emit({ records: known, source: "server" });
     else void this.fromStore(s);
+    const ready = this.whenReady();
     this.unbind.push(
-      this.client.rt.subscribe(collectionTopic(this.collection), (n: RealtimeNotice) => this.onNotice(s, n), this.opts.filter ? { filter: this.opts.filter } : {}),
+      this.client.rt.subscribe(collectionTopic(this.collection), (n: RealtimeNotice) => ready(n) || this.onNotice(s, n), this.opts.filter ? { filter: this.opts.filter } : {}),
     );
-    void this.refetch();
   }
 
   private async fromStore(s: Session): Promise<void> {
@@ -522,7 +558,7 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
     for (const w of s.queue.pending) {
       if (w.collection !== this.collection || out.includes(w.recordId)) continue;
       const r = s.cache.get<R>(this.collection, w.recordId);
-      if (r && (this.opts.filter ? this.opts.match?.(r) === true : true)) out.push(w.recordId);
+      if (r && (this.q.filter ? this.q.match?.(r) === true : true)) out.push(w.recordId);
     }
     return out;
   }
@@ -613,13 +649,14 @@ class LiveRecord<R extends RecordData> extends LiveBase<LiveRecordResult<R>> {
     const known = s.cache.get<R>(this.collection, this.id);
     if (known) this.emit({ record: known });
     else void this.fromStore(s);
+    const ready = this.whenReady();
     this.unbind.push(
       this.client.rt.subscribe(recordTopic(this.collection, this.id), (n) => {
+        if (ready(n)) return;
         if (n.type === "event" && s === this.client.current) s.cache.applyEvent(this.collection, n);
         else if (n.type === "resync") void this.refetch();
       }),
     );
-    void this.refetch();
   }
 
   private async fromStore(s: Session): Promise<void> {

@@ -45,7 +45,19 @@ export interface RealtimeError {
 }
 
 /** What a subscription's handler receives. */
-export type RealtimeNotice<R extends RecordData = RecordData> = RealtimeEvent<R> | RealtimeResync | RealtimeError;
+/**
+ * The server holds the subscription: every change after `seq` comes as
+ * an event. Told on every ack (a reconnect acks again), and at once to a
+ * handler that joins a subscription already held. A query read after it
+ * misses nothing.
+ */
+export interface RealtimeReady {
+  type: "ready";
+  topic: string;
+  seq: number;
+}
+
+export type RealtimeNotice<R extends RecordData = RecordData> = RealtimeEvent<R> | RealtimeResync | RealtimeError | RealtimeReady;
 
 /** A subscription's handler. */
 export type RealtimeHandler<R extends RecordData = RecordData> = (notice: RealtimeNotice<R>) => void;
@@ -115,6 +127,8 @@ interface Sub {
   seq: number | undefined;
   /** Whether the server holds the subscription (or will, once it answers). */
   sent: boolean;
+  /** Whether the server has acknowledged it on the current socket. */
+  acked?: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -195,6 +209,7 @@ export class RealtimeClient {
     const entry = { h: handler as RealtimeHandler };
     sub.handlers.add(entry);
     const s = sub;
+    if (s.acked) queueMicrotask(() => s.handlers.has(entry) && entry.h({ type: "ready", topic: s.topic, seq: s.seq ?? 0 }));
     let done = false;
     return () => {
       if (done) return;
@@ -274,7 +289,7 @@ export class RealtimeClient {
       if (this.ws !== ws) return;
       this.ws = undefined;
       this.ready = false;
-      for (const s of this.subs.values()) s.sent = false;
+      for (const s of this.subs.values()) s.sent = s.acked = false;
       this.scheduleReconnect();
     };
   }
@@ -317,7 +332,7 @@ export class RealtimeClient {
     else {
       // Signed out: start over as anonymous.
       this.drop();
-      for (const s of this.subs.values()) s.sent = false;
+      for (const s of this.subs.values()) s.sent = s.acked = false;
       this.connect();
     }
   }
@@ -371,7 +386,11 @@ export class RealtimeClient {
         if (m.id === AUTH_ID) {
           if (this.ready) for (const x of this.subs.values()) this.sendSubscribe(x);
           else this.authed();
-        } else if (s && s.seq === undefined && typeof m.seq === "number" && m.seq >= 0) s.seq = m.seq;
+        } else if (s) {
+          if (s.seq === undefined && typeof m.seq === "number" && m.seq >= 0) s.seq = m.seq;
+          s.acked = true;
+          this.dispatch(s, { type: "ready", topic: s.topic, seq: s.seq ?? 0 });
+        }
         return;
       case "event":
         if (!s || typeof m.seq !== "number") return;
@@ -392,7 +411,7 @@ export class RealtimeClient {
           return;
         }
         if (!s) return;
-        s.sent = false;
+        s.sent = s.acked = false;
         // Subscriptions a token lost are made again when a valid token arrives.
         if (TOKEN_CODES.has(code)) void this.reauth();
         this.dispatch(s, { type: "error", topic: s.topic, code, message: m.message ?? "" });

@@ -23,12 +23,13 @@ type Seen = Omit<LiveResult<RecordData>, "records" | "error"> & { titles: string
 interface App {
   client: AbeClient;
   seen: Seen[];
+  conflicts: { base: unknown; local: unknown; remote: unknown; conflicts: string[] }[];
   watch(): void;
 }
 declare global {
   interface Window {
     abe: typeof import("../src/index.js");
-    app: App;
+    live: App;
   }
 }
 
@@ -36,14 +37,27 @@ declare global {
 function boot(): void {
   const { abe } = window;
   const url = new URLSearchParams(location.search).get("api") ?? "";
-  const client = abe.createClient({ url, tokenStore: new abe.LocalStorageTokenStore(), offline: { backoff: { initial: 100, max: 500 } } });
+  const conflicts: App["conflicts"] = [];
+  const client = abe.createClient({
+    url,
+    tokenStore: new abe.LocalStorageTokenStore(),
+    offline: {
+      backoff: { initial: 100, max: 500 },
+      // Keep what only this tab changed, take the server's value where both did.
+      onConflict: ({ base, local, remote }) => {
+        const m = abe.mergeFields(base, local, remote);
+        conflicts.push({ base, local, remote, conflicts: m.conflicts });
+        return m.changes;
+      },
+    },
+  });
   const seen: Seen[] = [];
   const watch = () => {
     client.live("todos", { sort: ["title"] }).subscribe((r) => {
       seen.push({ titles: r.records.map((t) => String(t.title)), source: r.source, pending: r.pending, error: r.error ? r.error.name : null });
     });
   };
-  window.app = { client, seen, watch };
+  window.live = { client, seen, conflicts, watch };
 }
 
 let srv: AbeServer;
@@ -99,14 +113,14 @@ async function open(ctx: BrowserContext): Promise<Page> {
 
 /** Waits until the page's live query has told a result that passes check, and answers it. */
 async function until(page: Page, check: string): Promise<Seen> {
-  const h = await page.waitForFunction(`(() => { const s = window.app.seen.at(-1); return s && (${check}) ? s : undefined })()`, undefined, { timeout: 15_000 });
+  const h = await page.waitForFunction(`(() => { const s = window.live.seen.at(-1); return s && (${check}) ? s : undefined })()`, undefined, { timeout: 15_000 });
   return (await h.jsonValue()) as Seen;
 }
 
 const changesOf = async (id: string) => (await srv.sql<{ op: string }>("SELECT op FROM abe.changes WHERE record_id = $1 ORDER BY seq", [id])).map((c) => c.op);
 
 async function login(page: Page, user: TestUser): Promise<void> {
-  await page.evaluate(({ email, password }) => window.app.client.auth.login({ email, password }).then(() => undefined), { email: user.email, password: user.password });
+  await page.evaluate(({ email, password }) => window.live.client.auth.login({ email, password }).then(() => undefined), { email: user.email, password: user.password });
 }
 
 describe("offline-first in headless Chromium", () => {
@@ -117,15 +131,15 @@ describe("offline-first in headless Chromium", () => {
     for (const title of ["Rake", "Sow"]) {
       expect((await srv.api("POST", "/api/collections/todos/records", { project: project.id, title }, alice.accessToken)).status).toBe(201);
     }
-    await page.evaluate(() => window.app.watch());
+    await page.evaluate(() => window.live.watch());
     let s = await until(page, `s.source === "server" && s.titles.length === 2`);
     expect(s.titles).toEqual(["Rake", "Sow"]);
 
     // A local write shows in the live query before the server answers.
-    const water = await page.evaluate((project) => window.app.client.writes.create("todos", { project, title: "Water" }), project.id);
+    const water = await page.evaluate((project) => window.live.client.writes.create("todos", { project, title: "Water" }), project.id);
     s = await until(page, `s.titles.includes("Water")`);
     expect(s.titles).toEqual(["Rake", "Sow", "Water"]);
-    await page.evaluate(() => window.app.client.writes.flush());
+    await page.evaluate(() => window.live.client.writes.flush());
     expect(await changesOf(water)).toEqual(["create"]);
     await until(page, `s.pending === 0 && s.titles.length === 3`);
 
@@ -138,7 +152,7 @@ describe("offline-first in headless Chromium", () => {
     // The API goes away; after a reload the data comes from IndexedDB.
     await srv.kill();
     await page.reload();
-    await page.evaluate(() => window.app.watch());
+    await page.evaluate(() => window.live.watch());
     s = await until(page, `s.titles.length === 4`);
     expect(s).toMatchObject({ titles: ["Dig", "Rake", "Sow", "Water"], source: "cache" });
     await until(page, `s.error === "NetworkError"`);
@@ -146,7 +160,7 @@ describe("offline-first in headless Chromium", () => {
     // Offline writes show at once, and undo works on them.
     const ids = await page.evaluate(
       async ({ project, water }) => {
-        const { writes, history } = window.app.client;
+        const { writes, history } = window.live.client;
         const weed = writes.create("todos", { project, title: "Weed" });
         writes.update("todos", water, { title: "Water twice" });
         history.seal();
@@ -164,8 +178,8 @@ describe("offline-first in headless Chromium", () => {
     await page.close({ runBeforeUnload: true });
     await srv.restart();
     const next = await open(ctx);
-    await next.evaluate(() => window.app.watch());
-    await next.evaluate(() => window.app.client.writes.flush());
+    await next.evaluate(() => window.live.watch());
+    await next.evaluate(() => window.live.client.writes.flush());
     s = await until(next, `s.source === "server" && s.pending === 0 && s.titles.includes("Weed")`);
     expect(s.titles).toEqual(["Dig", "Rake", "Sow", "Water twice", "Weed"]);
     expect(await changesOf(ids.weed)).toEqual(["create"]);
@@ -183,12 +197,12 @@ describe("offline-first in headless Chromium", () => {
     const ctx = await browser.newContext();
     const page = await open(ctx);
     await login(page, bob);
-    await page.evaluate(() => window.app.watch());
+    await page.evaluate(() => window.live.watch());
     await until(page, `s.source === "server" && s.titles.includes("Private")`);
     const name = `abe:${srv.url}:${bob.id}`;
     const dbs = () => page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
     await expect.poll(dbs, { timeout: 10_000 }).toContain(name);
-    await page.evaluate(() => window.app.client.auth.logout());
+    await page.evaluate(() => window.live.client.auth.logout());
     await expect.poll(dbs, { timeout: 10_000 }).not.toContain(name);
     // Signed out, the same live query shows nothing of Bob's.
     await until(page, `!s.titles.includes("Private")`);
@@ -210,10 +224,44 @@ describe("offline-first in headless Chromium", () => {
       { id, project: project.id },
     );
     await page.reload();
-    await page.evaluate(() => window.app.client.writes.flush());
+    await page.evaluate(() => window.live.client.writes.flush());
     expect(await changesOf(id)).toEqual(["create"]);
     const left = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("abe.queue")));
     expect(left).toEqual([]);
+    await ctx.close();
+  });
+
+  it("meets a conflicting write from another user with onConflict, and shows the merged record", async () => {
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    await login(page, alice);
+    const made = await srv.api<{ id: string; version: number }>("POST", "/api/collections/todos/records", { project: project.id, title: "Paint", tags: ["shed"] }, alice.accessToken);
+    const id = made.body.id;
+    await page.evaluate(() => window.live.watch());
+    await until(page, `s.source === "server" && s.titles.includes("Paint")`);
+
+    // Offline, this tab renames the todo and marks it done, conditional on the version it has.
+    await srv.kill();
+    await page.evaluate((id) => {
+      window.live.client.writes.update("todos", id, { title: "Paint the shed", done: true }, { ifMatch: true });
+    }, id);
+    await until(page, `s.titles.includes("Paint the shed")`);
+    // Meanwhile another client renames it too, and tags it.
+    await srv.restart();
+    const other = await srv.api("PATCH", `/api/collections/todos/records/${id}`, { title: "Paint the fence", tags: ["fence"] }, alice.accessToken);
+    expect(other.status).toBe(200);
+
+    // Back online: 409, onConflict merges, the merged write lands conditional on the server's version.
+    await page.evaluate(() => window.live.client.writes.retryNow());
+    await page.waitForFunction(() => window.live.conflicts.length === 1, undefined, { timeout: 15_000 });
+    await page.evaluate(() => window.live.client.writes.flush());
+    const c = await page.evaluate(() => window.live.conflicts[0]!);
+    expect(c.conflicts).toEqual(["title"]);
+    expect(c.remote).toMatchObject({ title: "Paint the fence", tags: ["fence"] });
+    expect(c.local).toMatchObject({ title: "Paint the shed", done: true });
+    const rows = await srv.sql<{ title: string; done: boolean; tags: unknown }>("SELECT title, done, tags FROM todos WHERE id = $1", [id]);
+    expect(rows).toEqual([{ title: "Paint the fence", done: true, tags: ["fence"] }]);
+    await until(page, `s.pending === 0 && s.titles.includes("Paint the fence")`);
     await ctx.close();
   });
 });

@@ -70,7 +70,7 @@ describe("RealtimeClient", () => {
   it("reference counts: ten subscribers of one topic and filter make one server subscription", async () => {
     const rt = make();
     const seen: number[] = [];
-    const offs = Array.from({ length: 10 }, (_, i) => rt.subscribe("record:todos:a", () => seen.push(i)));
+    const offs = Array.from({ length: 10 }, (_, i) => rt.subscribe("record:todos:a", (n) => n.type === "event" && seen.push(i)));
     rt.subscribe("record:todos:a", () => {}, { filter: "x" }); // another filter: another subscription
     const ws = await connected(rt);
     expect(ws.ofType("subscribe")).toHaveLength(2);
@@ -78,6 +78,12 @@ describe("RealtimeClient", () => {
     ws.msg({ type: "ack", id: "s1", seq: 10 });
     ws.msg({ type: "event", sub: "s1", topic: "record:todos:a", op: "update", id: "a", version: 2, seq: 11, record: { id: "a", version: 2 } });
     expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // Each handler heard the ack as ready; one joining later hears it at once.
+    const late: RealtimeNotice[] = [];
+    const offLate = rt.subscribe("record:todos:a", (n) => late.push(n));
+    await flush();
+    expect(late).toEqual([{ type: "ready", topic: "record:todos:a", seq: 11 }]); // the last seq seen
+    offLate();
     offs.forEach((off) => off());
     offs[0]!(); // calling an unsubscribe twice changes nothing
     rt.close();
@@ -111,7 +117,7 @@ describe("RealtimeClient", () => {
   it("reconnects with backoff, re-authenticates and resubscribes with since = the last seq seen", async () => {
     const rt = make({ backoff: { initial: 1000, max: 8000 } });
     const got: RealtimeNotice[] = [];
-    rt.subscribe("collection:todos", (n) => got.push(n));
+    rt.subscribe("collection:todos", (n) => n.type !== "ready" && got.push(n));
     rt.subscribe("record:todos:b", () => {});
     let ws = await connected(rt);
     ws.msg({ type: "ack", id: "s1", seq: 40 });
@@ -151,7 +157,7 @@ describe("RealtimeClient", () => {
   it("tells handlers to refetch on resync, and continues from its seq", async () => {
     const rt = make();
     const got: RealtimeNotice[] = [];
-    rt.subscribe("collection:todos", (n) => got.push(n));
+    rt.subscribe("collection:todos", (n) => n.type !== "ready" && got.push(n));
     let ws = await connected(rt);
     ws.msg({ type: "ack", id: "s1", seq: 5 });
     ws.drop();
@@ -170,7 +176,7 @@ describe("RealtimeClient", () => {
   it("sends a refreshed token on the open socket, and resubscribes what an expired token ended", async () => {
     const rt = make();
     const got: RealtimeNotice[] = [];
-    rt.subscribe("collection:todos", (n) => got.push(n));
+    rt.subscribe("collection:todos", (n) => n.type !== "ready" && got.push(n));
     const ws = await connected(rt);
     ws.msg({ type: "ack", id: "s1", seq: 7 });
     token = "t2";

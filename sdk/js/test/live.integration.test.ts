@@ -1,0 +1,121 @@
+// Live queries against a real abe serve, in Node (memory store): a
+// filtered query places local writes by running its filter on the
+// client, hears other clients through realtime, and rolls a refused
+// write back to the server's record.
+import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient, MemoryTokenStore, type AbeClient, type LiveResult, type WebSocketConstructor } from "../src/index.js";
+import type { RecordData } from "../src/realtime.js";
+import { createProject, registerUser, startServer, type AbeServer, type TestUser } from "./harness.js";
+
+let srv: AbeServer;
+let alice: TestUser;
+let project: { id: string };
+
+beforeAll(async () => {
+  srv = await startServer();
+  alice = await registerUser(srv);
+  project = await createProject(srv, alice);
+});
+afterAll(async () => {
+  await srv?.stop();
+});
+
+async function clientFor(user: TestUser): Promise<AbeClient> {
+  const c = createClient({
+    url: srv.url,
+    tokenStore: new MemoryTokenStore(),
+    offline: { storage: "memory", WebSocket: WebSocket as unknown as WebSocketConstructor, backoff: { initial: 50, max: 200 } },
+  });
+  await c.auth.login({ email: user.email, password: user.password });
+  return c;
+}
+
+/** Collects a live query's results; `next(check)` waits for one that passes. */
+function watch(c: AbeClient, filter?: string) {
+  const seen: LiveResult<RecordData>[] = [];
+  const waiting: { check: (r: LiveResult<RecordData>) => boolean; done: (r: LiveResult<RecordData>) => void }[] = [];
+  const off = c.live("todos", { filter, sort: ["title"] }).subscribe((r) => {
+    seen.push(r);
+    for (const w of [...waiting]) {
+      if (!w.check(r)) continue;
+      waiting.splice(waiting.indexOf(w), 1);
+      w.done(r);
+    }
+  });
+  const next = (check: (r: LiveResult<RecordData>) => boolean) =>
+    new Promise<LiveResult<RecordData>>((done) => {
+      const last = seen.at(-1);
+      if (last && check(last)) return done(last);
+      waiting.push({ check, done });
+    });
+  return { seen, next, off };
+}
+
+const titles = (r: LiveResult<RecordData>) => r.records.map((t) => t.title);
+
+describe("live queries against abe", () => {
+  it("places local writes in a filtered query at once, by its filter, and keeps them there when they land", async () => {
+    const c = await clientFor(alice);
+    const open = watch(c, `done == false && project == "${project.id}"`);
+    await open.next((r) => r.source === "server");
+
+    // No round trip: the write shows in the same tick's results.
+    const id = c.writes.create("todos", { project: project.id, title: "Water", done: false });
+    expect(titles(open.seen.at(-1)!)).toEqual(["Water"]);
+    expect(open.seen.at(-1)!.pending).toBe(1);
+    c.writes.update("todos", id, { done: true });
+    expect(titles(open.seen.at(-1)!)).toEqual([]);
+    c.writes.update("todos", id, { done: false });
+    expect(titles(open.seen.at(-1)!)).toEqual(["Water"]);
+    await c.writes.flush();
+    const landed = await open.next((r) => r.pending === 0);
+    expect(titles(landed)).toEqual(["Water"]);
+    expect(landed.records[0]!.version).toBe(3);
+
+    // Another client's change arrives through realtime, and leaves the query by the filter.
+    const other = await srv.api("PATCH", `/api/collections/todos/records/${id}`, { done: true }, alice.accessToken);
+    expect(other.status).toBe(200);
+    expect(titles(await open.next((r) => r.records.length === 0))).toEqual([]);
+    open.off();
+    c.close();
+  });
+
+  it("rolls a refused write back to the server's record in every live query", async () => {
+    const bob = await registerUser(srv);
+    // Bob is a member of Alice's project: he may edit its todos but not delete them.
+    const p = await srv.api<{ version: number }>("PATCH", `/api/collections/projects/records/${project.id}`, { members: [bob.id] }, alice.accessToken);
+    expect(p.status).toBe(200);
+    const t = await srv.api<{ id: string }>("POST", "/api/collections/todos/records", { project: project.id, title: "Keep" }, alice.accessToken);
+    const c = await clientFor(bob);
+    const all = watch(c);
+    await all.next((r) => r.source === "server" && titles(r).includes("Keep"));
+    const w = c.writes.delete("todos", t.body.id);
+    expect(titles(all.seen.at(-1)!)).not.toContain("Keep");
+    expect(await c.writes.wait(w)).toBe("rolledBack");
+    expect(titles(await all.next((r) => r.pending === 0 && titles(r).includes("Keep")))).toContain("Keep");
+    all.off();
+    c.close();
+  });
+
+  it("answers a live record, and hears its deletion", async () => {
+    const c = await clientFor(alice);
+    const t = await srv.api<{ id: string }>("POST", "/api/collections/todos/records", { project: project.id, title: "One" }, alice.accessToken);
+    const seen: (RecordData | undefined)[] = [];
+    let ready!: () => void;
+    let gone!: () => void;
+    const first = new Promise<void>((r) => (ready = r));
+    const deleted = new Promise<void>((r) => (gone = r));
+    const off = c.liveRecord("todos", t.body.id).subscribe((r) => {
+      seen.push(r.record);
+      if (r.source === "server" && r.record) ready();
+      if (r.source === "server" && !r.record && seen.some(Boolean)) gone();
+    });
+    await first;
+    expect(seen.at(-1)).toMatchObject({ title: "One" });
+    expect((await srv.api("DELETE", `/api/collections/todos/records/${t.body.id}`, undefined, alice.accessToken)).status).toBe(204);
+    await deleted;
+    off();
+    c.close();
+  });
+});
