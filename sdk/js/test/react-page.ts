@@ -3,10 +3,10 @@
 // in StrictMode, controlled by the test through its buttons and inputs.
 import { createElement as h, StrictMode, useState } from "react";
 import { createRoot } from "react-dom/client";
-import type { Collections } from "../../../engine/tstypes/testdata/todo.js";
+import type { Collections, TodosRecord } from "../../../engine/tstypes/testdata/todo.js";
 import type { AbeClient } from "../src/client.js";
 import { createClient, LocalStorageTokenStore } from "../src/index.js";
-import type { LiveResult } from "../src/offline.js";
+import type { LiveOptions, LiveResult } from "../src/offline.js";
 import { AbeProvider, useLive, useLiveRecord, useUndo, useWrites } from "../src/react.js";
 
 // The hooks that take their client from AbeProvider know the collections too.
@@ -21,8 +21,9 @@ export interface ReactApp {
   client: AbeClient<Collections>;
   /** List requests the client made. */
   lists: number;
-  /** Subscriptions to the list's live query (a new one on each render would be a bug). */
+  /** Subscriptions to the list's live query and their removals (one on each render would be a bug). */
   subscribes: number;
+  unsubscribes: number;
   /** The distinct results useLive gave the list. */
   results: Set<LiveResult<unknown>>;
   /** Calls of history.undo and redo (by the buttons or the keys). */
@@ -49,9 +50,12 @@ const client = createClient<Collections>({
   },
 });
 
+/** The list's query. */
+const openTodos: LiveOptions<TodosRecord> = { filter: "done == false", sort: ["title"], match: (t) => !t.done };
+
 function Todos(props: { tick: number }) {
   // A new options object on every render: still the same query.
-  const live = useLive(client, "todos", { filter: "done == false", sort: ["title"], match: (t) => !t.done });
+  const live = useLive(client, "todos", { ...openTodos, sort: ["title"] });
   app.results.add(live);
   const writes = useWrites(client);
   return h(
@@ -123,6 +127,7 @@ const app: ReactApp = {
   lists: 0,
   results: new Set(),
   subscribes: 0,
+  unsubscribes: 0,
   undos: 0,
   redos: 0,
   async start(email, password) {
@@ -134,9 +139,13 @@ const app: ReactApp = {
     history.undo = () => (app.undos++, undo());
     history.redo = () => (app.redos++, redo());
     // The query the list will use (the client keeps one per filter, sort and limit).
-    const live = client.live("todos", { filter: "done == false", sort: "title" });
+    const live = client.live("todos", openTodos);
     const subscribe = live.subscribe.bind(live);
-    live.subscribe = (fn) => (app.subscribes++, subscribe(fn));
+    live.subscribe = (fn) => {
+      app.subscribes++;
+      const off = subscribe(fn);
+      return () => (app.unsubscribes++, off());
+    };
     const root = document.createElement("div");
     document.body.append(root);
     createRoot(root).render(h(StrictMode, null, h(App)));
