@@ -393,15 +393,16 @@ func (c *conn) subscribe(m ClientMessage) {
 	case <-c.ctx.Done():
 		return
 	}
-	if m.Since != nil {
-		// The node may not have read the log since the changes the client
-		// missed committed (no one listened, so no broker woke it). One
-		// read brings its position past them, so they come in the
-		// catch-up, one event per record, not split between the catch-up
-		// and live events by when the dispatcher happened to read.
-		if err := c.h.awaitRead(c.ctx); err != nil {
-			return
-		}
+	// The node may not have read the log since the latest changes
+	// committed (no one listened, so no broker woke it). One read, shared
+	// by every subscribe waiting for it, brings its position past every
+	// write that had returned when the client subscribed: with since,
+	// they come in the catch-up, one event per record, not split between
+	// the catch-up and live events by when the dispatcher happened to
+	// read; without, they are behind the ack, so a client that lists
+	// after the ack sees them there and never hears them again.
+	if err := c.h.awaitRead(c.ctx); err != nil {
+		return
 	}
 	var upTo int64
 	c.h.register(sub, func(pos int64) {
