@@ -315,9 +315,9 @@ export class OfflineClient {
     return l;
   }
 
-  /** Forgets a live query no one listens to. */
-  drop(key: string): void {
-    this.lives.delete(key);
+  /** Forgets a live query no one listens to (unless another took its key since). */
+  drop(key: string, l: object): void {
+    if (this.lives.get(key) === l) this.lives.delete(key);
   }
 
   private makeWrites(): Writes {
@@ -436,7 +436,7 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
   private stop(): void {
     for (const f of this.unbind.splice(0)) f();
     this.known = false;
-    this.client.drop(this.key);
+    this.client.drop(this.key, this);
   }
 
   /** The user changed: the same query over the new user's data. */
@@ -508,7 +508,15 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
     let match = opts.match;
     if (!match && opts.filter) {
       const f = compileFilter(opts.filter);
-      match = (r) => f.match(r, { auth: client.current.auth });
+      match = (r) => {
+        const m = f.match(r, { auth: client.current.auth });
+        // A record only this client has (a create not yet landed) lacks
+        // what the server fills in (defaults): shown where the filter
+        // cannot tell, since hiding the user's own new record is worse;
+        // the server's copy is placed exactly when it lands.
+        if (m === undefined && client.current.cache.getVersion(collection, r.id) === 0) return true;
+        return m;
+      };
     }
     this.q = { collection, filter: opts.filter, sort: opts.sort, match };
   }
