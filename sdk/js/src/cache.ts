@@ -46,6 +46,8 @@ interface Entry {
 interface QueryState {
   q: CacheQuery;
   ids: string[] | undefined;
+  /** The ids, for membership tests in O(1). */
+  members: Set<string>;
   observers: Set<(u: QueryUpdate) => void>;
 }
 
@@ -88,6 +90,30 @@ export class RecordCache {
   private readonly entries = new Map<string, Entry>();
   private readonly queries = new Map<string, QueryState>();
   private readonly watchers = new Set<(collection: string, id: string) => void>();
+  private batching = 0;
+  /** Queries changed inside a batch: sorted and told once at its end (true: stale too). */
+  private pending = new Map<QueryState, { sort: boolean; stale: boolean }>();
+
+  /**
+   * Runs fn with query work deferred: a page of records, or a batch of
+   * landed writes, sorts and tells each query once, not once per record
+   * (which made storing n records O(n²)). Record observers hear at once.
+   */
+  batch<T>(fn: () => T): T {
+    this.batching++;
+    try {
+      return fn();
+    } finally {
+      if (--this.batching === 0) {
+        const todo = [...this.pending];
+        this.pending.clear();
+        for (const [s, p] of todo) {
+          if (p.sort) this.sort(s);
+          this.notifyQuery(s, p.stale, true);
+        }
+      }
+    }
+  }
 
   /**
    * Listens to every change of a record's server copy, version or layers
@@ -216,9 +242,16 @@ export class RecordCache {
   /** Stores a query's result (from a list request): its records, and their order. */
   setQuery<R extends RecordData>(query: CacheQuery<R>, records: R[]): void {
     const s = this.query(query);
-    for (const r of records) this.put(query.collection, r);
-    s.ids = records.map((r) => r.id);
-    this.notifyQuery(s, false);
+    this.batch(() => {
+      for (const r of records) this.put(query.collection, r);
+      this.setIds(s, records.map((r) => r.id));
+      this.notifyQuery(s, false);
+    });
+  }
+
+  private setIds(s: QueryState, ids: string[]): void {
+    s.ids = ids;
+    s.members = new Set(ids);
   }
 
   /**
@@ -228,7 +261,7 @@ export class RecordCache {
    */
   setQueryIds<R extends RecordData>(query: CacheQuery<R>, ids: readonly string[]): void {
     const s = this.query(query);
-    s.ids = [...new Set(ids)];
+    this.setIds(s, [...new Set(ids)]);
     this.sort(s);
     this.notifyQuery(s, false);
   }
@@ -251,7 +284,7 @@ export class RecordCache {
     const k = queryKey(q as CacheQuery);
     let s = this.queries.get(k);
     if (!s) {
-      s = { q: q as CacheQuery, ids: undefined, observers: new Set() };
+      s = { q: q as CacheQuery, ids: undefined, members: new Set(), observers: new Set() };
       this.queries.set(k, s);
     } else if (q.match && !s.q.match) s.q = q as CacheQuery;
     return s;
@@ -269,14 +302,32 @@ export class RecordCache {
   private setMember(q: CacheQuery, id: string, member: boolean, notify = true): void {
     const s = this.queries.get(queryKey(q));
     if (!s?.ids) return;
-    const has = s.ids.includes(id);
+    const has = s.members.has(id);
     if (has === member) return;
-    if (member) s.ids.push(id);
-    else s.ids = s.ids.filter((x) => x !== id);
+    if (member) this.addId(s, id);
+    else this.dropId(s, id);
     if (notify) this.notifyQuery(s, false);
   }
 
-  private notifyQuery(s: QueryState, stale: boolean): void {
+  private addId(s: QueryState, id: string): void {
+    s.ids!.push(id);
+    s.members.add(id);
+  }
+
+  private dropId(s: QueryState, id: string): void {
+    s.ids = s.ids!.filter((x) => x !== id);
+    s.members.delete(id);
+  }
+
+  private notifyQuery(s: QueryState, stale: boolean, now = false, sort = false): void {
+    if (this.batching > 0 && !now) {
+      const p = this.pending.get(s) ?? { sort: false, stale: false };
+      p.sort ||= sort;
+      p.stale ||= stale;
+      this.pending.set(s, p);
+      return;
+    }
+    if (sort) this.sort(s);
     if (s.observers.size === 0) return;
     const u: QueryUpdate = { records: this.records(s), stale };
     for (const f of [...s.observers]) f(u);
@@ -290,22 +341,18 @@ export class RecordCache {
     for (const f of [...(e?.observers ?? [])]) f(r);
     for (const s of this.queries.values()) {
       if (s.q.collection !== collection || !s.ids) continue;
-      const has = s.ids.includes(id);
+      const has = s.members.has(id);
       let member = forceMember;
       if (member === undefined && r) member = s.q.match ? s.q.match(r) : s.q.filter ? undefined : true;
       if (member === undefined && !r) member = e?.deleted ? false : has; // invalidated: keep its place
       if (member === undefined) {
         // A filtered query the cache cannot evaluate.
-        if (has) this.sort(s);
-        this.notifyQuery(s, !has);
+        this.notifyQuery(s, !has, false, has);
         continue;
       }
-      if (member && !has) s.ids.push(id);
-      if (!member && has) s.ids = s.ids.filter((x) => x !== id);
-      if (member || has) {
-        if (member) this.sort(s);
-        this.notifyQuery(s, false);
-      }
+      if (member && !has) this.addId(s, id);
+      if (!member && has) this.dropId(s, id);
+      if (member || has) this.notifyQuery(s, false, false, member);
     }
   }
 
@@ -326,6 +373,9 @@ export class RecordCache {
       e.deleted = false;
       e.layers = [];
     }
-    for (const s of this.queries.values()) s.ids = undefined;
+    for (const s of this.queries.values()) {
+      s.ids = undefined;
+      s.members.clear();
+    }
   }
 }

@@ -547,13 +547,15 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
       if (!stored || s.cache.getQueryIds(this.q) || s !== this.client.current) return;
       const recs = await store.readRecords(this.collection, stored.ids);
       if (s.cache.getQueryIds(this.q)) return; // the server answered first
-      s.quietly(() => {
-        for (const r of recs) {
-          if (r.deleted) s.cache.remove(r.collection, r.id, r.version);
-          else if (r.record) s.cache.put(r.collection, r.record);
-        }
-        s.cache.setQueryIds(this.q, this.withPending(s, stored.ids));
-      });
+      s.quietly(() =>
+        s.cache.batch(() => {
+          for (const r of recs) {
+            if (r.deleted) s.cache.remove(r.collection, r.id, r.version);
+            else if (r.record) s.cache.put(r.collection, r.record);
+          }
+          s.cache.setQueryIds(this.q, this.withPending(s, stored.ids));
+        }),
+      );
       this.emit({ records: (s.cache.getQuery(this.q) ?? []) as R[], source: "cache" });
     } catch (err) {
       s.warn("abe: the offline store could not be read", err);
@@ -562,13 +564,13 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
 
   /** ids, and the records of pending creates and edits that belong to the query. */
   private withPending(s: Session, ids: readonly string[]): string[] {
-    const out = [...ids];
+    const out = new Set(ids);
     for (const w of s.queue.pending) {
-      if (w.collection !== this.collection || out.includes(w.recordId)) continue;
+      if (w.collection !== this.collection || out.has(w.recordId)) continue;
       const r = s.cache.get<R>(this.collection, w.recordId);
-      if (r && (this.q.filter ? this.q.match?.(r) === true : true)) out.push(w.recordId);
+      if (r && (this.q.filter ? this.q.match?.(r) === true : true)) out.add(w.recordId);
     }
-    return out;
+    return [...out];
   }
 
   private onNotice(s: Session, n: RealtimeNotice): void {
@@ -613,23 +615,25 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
       const items: RecordData[] = [];
       let cursor: string | null = null;
       do {
-        const page = await this.host.list(this.collection, { filter: this.opts.filter, sort: this.opts.sort, limit: Math.min(200, limit - items.length), cursor });
+        const page = await this.host.list(this.collection, { filter: this.opts.filter, sort: this.opts.sort, limit: Math.min(500, limit - items.length), cursor });
         items.push(...page.items);
         cursor = page.next_cursor;
       } while (cursor && items.length < limit);
       if (s !== this.client.current) return;
       const during = this.during;
       this.during = undefined;
-      for (const r of items) s.cache.put(this.collection, r);
       // What realtime told while the list was out is newer than the list,
       // or no older: the cache's versions keep the newest.
-      const ids = items.map((r) => r.id);
+      const ids = new Set(items.map((r) => r.id));
       for (const e of during) {
-        if (e.op === "delete" || e.match === false) ids.splice(0, ids.length, ...ids.filter((x) => x !== e.id));
-        else if (e.record && !ids.includes(e.id)) ids.push(e.id);
+        if (e.op === "delete" || e.match === false) ids.delete(e.id);
+        else if (e.record) ids.add(e.id);
       }
       this.current = { ...this.current, source: "server", error: null };
-      s.cache.setQueryIds(this.q, this.withPending(s, ids));
+      s.cache.batch(() => {
+        for (const r of items) s.cache.put(this.collection, r);
+        s.cache.setQueryIds(this.q, this.withPending(s, [...ids]));
+      });
       this.emit({ records: (s.cache.getQuery(this.q) ?? []) as R[] });
       this.remember(s);
     } catch (err) {

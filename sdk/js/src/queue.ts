@@ -475,7 +475,7 @@ export class WriteQueue {
         }
         this.attempt = 0;
         this.solo = false;
-        batch.forEach((w, i) => this.landed(w, answer.results[i]?.record));
+        this.o.cache.batch(() => batch.forEach((w, i) => this.landed(w, answer.results[i]?.record)));
         await this.save();
       }
     } finally {

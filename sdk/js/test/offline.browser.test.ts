@@ -240,18 +240,20 @@ describe("offline-first in headless Chromium", () => {
     await page.evaluate(() => window.live.watch());
     await until(page, `s.source === "server" && s.titles.includes("Paint")`);
 
-    // Offline, this tab renames the todo and marks it done, conditional on the version it has.
-    await srv.kill();
+    // Offline (the browser's network off, so the write cannot leave before
+    // the other one lands), this tab renames the todo and marks it done,
+    // conditional on the version it has.
+    await ctx.setOffline(true);
     await page.evaluate((id) => {
       window.live.client.writes.update("todos", id, { title: "Paint the shed", done: true }, { ifMatch: true });
     }, id);
     await until(page, `s.titles.includes("Paint the shed")`);
     // Meanwhile another client renames it too, and tags it.
-    await srv.restart();
     const other = await srv.api("PATCH", `/api/collections/todos/records/${id}`, { title: "Paint the fence", tags: ["fence"] }, alice.accessToken);
     expect(other.status).toBe(200);
 
     // Back online: 409, onConflict merges, the merged write lands conditional on the server's version.
+    await ctx.setOffline(false);
     await page.evaluate(() => window.live.client.writes.retryNow());
     await page.waitForFunction(() => window.live.conflicts.length === 1, undefined, { timeout: 15_000 });
     await page.evaluate(() => window.live.client.writes.flush());
