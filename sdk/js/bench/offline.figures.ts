@@ -3,17 +3,11 @@
 // write reaching live queries, and a replay of queued writes. Run with
 // `npm run figures`; figures go into bench/README.md by hand. Not
 // part of `npm test`: figures are never asserted.
-import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import type { AbeClient } from "../src/client.js";
-import { createProject, registerUser, startServer, type AbeServer, type TestUser } from "../test/harness.js";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { startBrowserWorld, type BrowserWorld } from "../test/browser.js";
+import { createProject, registerUser, type AbeServer, type TestUser } from "../test/harness.js";
 const RECORDS = 5000;
 const ROUNDS = 5;
 
@@ -30,48 +24,21 @@ function boot(): void {
   window.bench = { client: abe.createClient({ url, tokenStore: new abe.LocalStorageTokenStore(), offline: true }), t0: performance.now() };
 }
 
+let world: BrowserWorld;
 let srv: AbeServer;
 let alice: TestUser;
 let project: { id: string };
 let browser: Browser;
-let web: Server;
-let origin = "";
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`needs Chromium at ${CHROMIUM}`);
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL("../src/index.ts", import.meta.url))],
-    bundle: true,
-    minify: true,
-    format: "iife",
-    globalName: "abe",
-    platform: "browser",
-    target: "es2022",
-    write: false,
-  });
-  const sdk = bundle.outputFiles[0]!.text;
-  const html = `<!doctype html><script src="/sdk.js"></script><script>(${boot.toString()})()</script>`;
-  web = createServer((req, res) => {
-    const js = req.url === "/sdk.js";
-    res.writeHead(200, { "Content-Type": js ? "text/javascript" : "text/html" }).end(js ? sdk : html);
-  });
-  await new Promise<void>((res) => web.listen(0, "127.0.0.1", res));
-  origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
-  process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS = JSON.stringify([origin]);
-  try {
-    srv = await startServer();
-  } finally {
-    delete process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS;
-  }
+  world = await startBrowserWorld({ boot, esbuild: { minify: true } });
+  ({ srv, browser } = world);
   alice = await registerUser(srv);
   project = await createProject(srv, alice);
   await srv.sql(`INSERT INTO todos (project, title) SELECT $1, 'todo ' || lpad(g::text, 5, '0') FROM generate_series(1, ${RECORDS}) g`, [project.id]);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
 }, 300_000);
 afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-  web?.close();
+  await world?.close();
 });
 
 const stats = (xs: number[]) => {
@@ -80,7 +47,7 @@ const stats = (xs: number[]) => {
 };
 
 async function open(page: Page): Promise<void> {
-  await page.goto(`${origin}/?api=${encodeURIComponent(srv.url)}`);
+  await page.goto(world.pageURL());
 }
 
 describe("offline layer figures", () => {

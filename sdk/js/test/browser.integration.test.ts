@@ -3,25 +3,15 @@
 // queue with its default LocalStorageQueueStorage, realtime over the
 // browser's WebSocket, and a write queued while the API is down that
 // survives a reload and lands exactly once.
-//
-// The page comes from its own small server on 127.0.0.1, an origin abe
-// allows by CORS. (Fulfilling it with page.route at the API's origin does
-// not do: Chromium treats such a page as public and its Local Network
-// Access checks block its WebSocket to 127.0.0.1.)
-import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
-import { chromium, type Browser, type Page } from "playwright-core";
+// The page, abe and Chromium come from test/browser.ts.
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AbeClient } from "../src/client.js";
 import type { RecordCache } from "../src/cache.js";
 import type { WriteQueue } from "../src/queue.js";
 import type { RealtimeClient, RealtimeEvent } from "../src/realtime.js";
-import { createProject, registerUser, startServer, type AbeServer, type TestUser } from "./harness.js";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { startBrowserWorld, type BrowserWorld } from "./browser.js";
+import { createProject, registerUser, type AbeServer, type TestUser } from "./harness.js";
 
 /** What the page's boot script leaves on window. */
 interface App {
@@ -49,52 +39,24 @@ function boot(): void {
   window.app = { client, cache, queue, rt, events: [] };
 }
 
+let world: BrowserWorld;
 let srv: AbeServer;
 let alice: TestUser;
 let project: { id: string };
-let browser: Browser;
 let page: Page;
-let web: Server;
 const errors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (scripts/test installs it when run as root)`);
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL("../src/index.ts", import.meta.url))],
-    bundle: true,
-    format: "iife",
-    globalName: "abe",
-    platform: "browser",
-    target: "es2022",
-    write: false,
-  });
-  const sdk = bundle.outputFiles[0]!.text;
-  const html = `<!doctype html><script src="/sdk.js"></script><script>(${boot.toString()})()</script>`;
-  web = createServer((req, res) => {
-    const js = req.url === "/sdk.js";
-    res.writeHead(200, { "Content-Type": js ? "text/javascript" : "text/html" }).end(js ? sdk : html);
-  });
-  await new Promise<void>((res) => web.listen(0, "127.0.0.1", res));
-  const origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
-  // The harness passes its environment on to abe serve (ABE_<SECTION>_<KEY> overrides).
-  process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS = JSON.stringify([origin]);
-  try {
-    srv = await startServer();
-  } finally {
-    delete process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS;
-  }
+  world = await startBrowserWorld({ boot });
+  srv = world.srv;
   alice = await registerUser(srv);
   project = await createProject(srv, alice);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-  page = await browser.newPage();
+  page = await world.browser.newPage();
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(`${origin}/?api=${encodeURIComponent(srv.url)}`);
+  await page.goto(world.pageURL());
 });
 afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-  web?.close();
+  await world?.close();
 });
 
 /** The change log of one record, oldest first. */

@@ -3,19 +3,13 @@
 // writes made offline in a tab that then closes landing once from the
 // next tab, undo over the same writes, logout deleting the user's store,
 // and the localStorage queue of earlier versions moving over.
-import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AbeClient } from "../src/client.js";
 import type { LiveResult } from "../src/offline.js";
 import type { RecordData } from "../src/realtime.js";
-import { createProject, registerUser, startServer, type AbeServer, type TestUser } from "./harness.js";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { startBrowserWorld, type BrowserWorld } from "./browser.js";
+import { createProject, registerUser, type AbeServer, type TestUser } from "./harness.js";
 
 /** A live result as the page records it: titles, not records. */
 type Seen = Omit<LiveResult<RecordData>, "records" | "error"> & { titles: string[]; error: string | null };
@@ -60,54 +54,27 @@ function boot(): void {
   window.live = { client, seen, conflicts, watch };
 }
 
+let world: BrowserWorld;
 let srv: AbeServer;
 let alice: TestUser;
 let project: { id: string };
 let browser: Browser;
-let web: Server;
-let origin = "";
 const errors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (scripts/test installs it when run as root)`);
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL("../src/index.ts", import.meta.url))],
-    bundle: true,
-    format: "iife",
-    globalName: "abe",
-    platform: "browser",
-    target: "es2022",
-    write: false,
-  });
-  const sdk = bundle.outputFiles[0]!.text;
-  const html = `<!doctype html><script src="/sdk.js"></script><script>(${boot.toString()})()</script>`;
-  web = createServer((req, res) => {
-    const js = req.url === "/sdk.js";
-    res.writeHead(200, { "Content-Type": js ? "text/javascript" : "text/html" }).end(js ? sdk : html);
-  });
-  await new Promise<void>((res) => web.listen(0, "127.0.0.1", res));
-  origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
-  process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS = JSON.stringify([origin]);
-  try {
-    srv = await startServer();
-  } finally {
-    delete process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS;
-  }
+  world = await startBrowserWorld({ boot });
+  ({ srv, browser } = world);
   alice = await registerUser(srv);
   project = await createProject(srv, alice);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
 });
 afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-  web?.close();
+  await world?.close();
 });
 
 async function open(ctx: BrowserContext): Promise<Page> {
   const page = await ctx.newPage();
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(`${origin}/?api=${encodeURIComponent(srv.url)}`);
+  await page.goto(world.pageURL());
   return page;
 }
 

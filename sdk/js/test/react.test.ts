@@ -4,74 +4,45 @@
 // a write at once, a change from another client, undo and redo by button
 // and by keyboard landing on the server, and survives unmount and
 // remount. Assertions read the DOM the components render.
-import { existsSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import type { Collections, TodosRecord } from "../../../engine/tstypes/testdata/todo.js";
 import type { AbeClient } from "../src/client.js";
 import type { LiveRecordResult } from "../src/offline.js";
 import { useLive, useLiveRecord, useUndo, useWrites, type UndoState } from "../src/react.js";
-import { createProject, registerUser, startServer, type AbeServer, type TestUser } from "./harness.js";
+import { startBrowserWorld, type BrowserWorld } from "./browser.js";
+import { createProject, registerUser, type AbeServer, type TestUser } from "./harness.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-
+let world: BrowserWorld;
 let srv: AbeServer;
 let alice: TestUser;
 let project: { id: string };
-let browser: Browser;
-let web: Server;
 let page: Page;
 const errors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (scripts/test installs it when run as root)`);
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL("./react-page.ts", import.meta.url))],
-    bundle: true,
-    format: "iife",
-    platform: "browser",
-    target: "es2022",
+  world = await startBrowserWorld({
+    entry: fileURLToPath(new URL("./react-page.ts", import.meta.url)),
     // React's development build: it reports an unstable snapshot, a missing key, a hook misused.
-    define: { "process.env.NODE_ENV": '"development"' },
-    write: false,
+    esbuild: { define: { "process.env.NODE_ENV": '"development"' } },
   });
-  const js = bundle.outputFiles[0]!.text;
-  const html = `<!doctype html><body><script src="/app.js"></script></body>`;
-  web = createServer((req, res) => {
-    const isJs = req.url === "/app.js";
-    res.writeHead(200, { "Content-Type": isJs ? "text/javascript" : "text/html" }).end(isJs ? js : html);
-  });
-  await new Promise<void>((res) => web.listen(0, "127.0.0.1", res));
-  const origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
-  process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS = JSON.stringify([origin]);
-  try {
-    srv = await startServer();
-  } finally {
-    delete process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS;
-  }
+  srv = world.srv;
   alice = await registerUser(srv);
   project = await createProject(srv, alice);
   for (const title of ["Rake", "Sow"]) {
     expect((await srv.api("POST", "/api/collections/todos/records", { project: project.id, title }, alice.accessToken)).status).toBe(201);
   }
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
-  page = await browser.newPage();
+  page = await world.browser.newPage();
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") errors.push(m.text());
   });
-  await page.goto(`${origin}/?api=${encodeURIComponent(srv.url)}&project=${project.id}`);
+  await page.goto(world.pageURL({ project: project.id }));
   await page.evaluate(({ email, password }) => window.reactApp.start(email, password), alice);
 });
 afterAll(async () => {
-  await browser?.close();
-  await srv?.stop();
-  web?.close();
+  await world?.close();
 });
 
 /** The titles the list shows, in order. */

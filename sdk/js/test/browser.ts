@@ -1,0 +1,88 @@
+// What every browser test shares: a page bundled with esbuild and served
+// from its own small server on 127.0.0.1, a real abe serve that allows
+// that origin by CORS, and headless Chromium (Debian's).
+//
+// The page has its own origin: fulfilling it with page.route at the API's
+// origin does not do, since Chromium then treats it as public and its
+// Local Network Access checks block its WebSocket to 127.0.0.1.
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { build, type BuildOptions } from "esbuild";
+import { chromium, type Browser } from "playwright-core";
+import { startServer, type AbeServer } from "./harness.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
+
+/** What {@link startBrowserWorld} makes. */
+export interface BrowserWorld {
+  srv: AbeServer;
+  browser: Browser;
+  /** The page's origin, like http://127.0.0.1:41234. */
+  origin: string;
+  /** The page's URL with the API's in `?api=` (and more query parameters). */
+  pageURL(query?: Record<string, string>): string;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startBrowserWorld}. */
+export interface BrowserWorldOptions {
+  /** The script the page loads, bundled (a file URL or path); the SDK by default, as the global `abe`. */
+  entry?: string;
+  /** A function run after the script, in the page: its source is inlined. */
+  boot?: () => void;
+  /** More esbuild options (minify, define). */
+  esbuild?: Pick<BuildOptions, "minify" | "define">;
+  /** Start no abe server (a test of the browser alone). */
+  noServer?: boolean;
+}
+
+/** Bundles the page, starts abe and Chromium. */
+export async function startBrowserWorld(opts: BrowserWorldOptions = {}): Promise<BrowserWorld> {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (scripts/test installs it when run as root)`);
+  const entry = opts.entry ?? fileURLToPath(new URL("../src/index.ts", import.meta.url));
+  const bundle = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: "iife",
+    globalName: opts.entry ? undefined : "abe",
+    platform: "browser",
+    target: "es2022",
+    write: false,
+    ...opts.esbuild,
+  });
+  const js = bundle.outputFiles[0]!.text;
+  const boot = opts.boot ? `<script>(${opts.boot.toString()})()</script>` : "";
+  const html = `<!doctype html><body><script src="/app.js"></script>${boot}</body>`;
+  const web: Server = createServer((req, res) => {
+    const isJs = req.url === "/app.js";
+    res.writeHead(200, { "Content-Type": isJs ? "text/javascript" : "text/html" }).end(isJs ? js : html);
+  });
+  await new Promise<void>((res) => web.listen(0, "127.0.0.1", res));
+  const origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+  let srv: AbeServer | undefined;
+  if (!opts.noServer) {
+    // The harness passes its environment on to abe serve (ABE_<SECTION>_<KEY> overrides).
+    process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS = JSON.stringify([origin]);
+    try {
+      srv = await startServer();
+    } finally {
+      delete process.env.ABE_SERVER_CORS_ALLOWED_ORIGINS;
+    }
+  }
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  return {
+    srv: srv!,
+    browser,
+    origin,
+    pageURL: (query = {}) => `${origin}/?${new URLSearchParams({ ...(srv ? { api: srv.url } : {}), ...query })}`,
+    close: async () => {
+      await browser.close();
+      await srv?.stop();
+      web.close();
+    },
+  };
+}
