@@ -1,5 +1,5 @@
 // size.mjs reports the size of the SDK as an app would ship it: bundled,
-// minified and gzipped. The core's target is under 25 kB. The React
+// minified and gzipped. The core's target is under 20 kB. The React
 // entry (@abe-stack/sdk/react) is measured alone, React and the core
 // left out (an app that uses it ships both anyway), and must stay under
 // 2 kB: above that this script fails.
@@ -23,7 +23,11 @@ async function measure(entry, external) {
 }
 
 const core = await measure("src/index.ts");
-console.log(`@abe-stack/sdk: ${kb(core.min)} minified, ${kb(core.gz)} min+gzip (target under 25 kB)`);
+// Issue 15 sets the core's target at 20 kB; it is over since the offline
+// layer landed (bench/README.md), so this reports it rather than fails.
+const target = 20 * 1024;
+const over = core.gz > target ? `, over the 20 kB target by ${kb(core.gz - target)}` : " (target under 20 kB)";
+console.log(`@abe-stack/sdk: ${kb(core.min)} minified, ${kb(core.gz)} min+gzip${over}`);
 
 // Everything the entry imports is left out: react, and the core's modules.
 const alone = {
