@@ -84,6 +84,37 @@ async function until(page: Page, check: string): Promise<Seen> {
   return (await h.jsonValue()) as Seen;
 }
 
+/**
+ * Waits until the page's IndexedDB holds a query result of n records, or
+ * (queue) n queued writes: the store is written after the cache, and the
+ * queue after the write, asynchronously.
+ */
+async function stored(page: Page, n: number, what: "queries" | "queue" = "queries"): Promise<void> {
+  await page.waitForFunction(
+    async ({ n, what }) => {
+      const name = (await indexedDB.databases()).find((d) => d.name?.startsWith("abe:") && !d.name.endsWith(":anonymous"))?.name;
+      if (!name) return false;
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open(name);
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      try {
+        const all = await new Promise<{ ids?: string[]; writes?: unknown[] }[]>((res, rej) => {
+          const r = db.transaction(what).objectStore(what).getAll();
+          r.onsuccess = () => res(r.result as { ids?: string[]; writes?: unknown[] }[]);
+          r.onerror = () => rej(r.error);
+        });
+        return what === "queries" ? all.some((q) => q.ids?.length === n) : all.reduce((k, slot) => k + (slot.writes?.length ?? 0), 0) === n;
+      } finally {
+        db.close();
+      }
+    },
+    { n, what },
+    { timeout: 15_000 },
+  );
+}
+
 const changesOf = async (id: string) => (await srv.sql<{ op: string }>("SELECT op FROM abe.changes WHERE record_id = $1 ORDER BY seq", [id])).map((c) => c.op);
 
 async function login(page: Page, user: TestUser): Promise<void> {
@@ -117,6 +148,7 @@ describe("offline-first in headless Chromium", () => {
     expect(s.titles).toEqual(["Dig", "Rake", "Sow", "Water"]);
 
     // The API goes away; after a reload the data comes from IndexedDB.
+    await stored(page, 4);
     await srv.kill();
     await page.reload();
     await page.evaluate(() => window.live.watch());
@@ -141,7 +173,10 @@ describe("offline-first in headless Chromium", () => {
     expect(s.titles).toEqual(["Dig", "Rake", "Sow", "Water twice", "Weed"]);
     expect(s.pending).toBeGreaterThanOrEqual(3);
 
-    // The tab closes with its writes unsent; the API comes back; the next tab sends them, once.
+    // The tab closes with its writes unsent (once IndexedDB holds them: see
+    // the session note on writes made in a tab's last milliseconds); the API
+    // comes back; the next tab sends them, once.
+    await stored(page, s.pending, "queue");
     await page.close({ runBeforeUnload: true });
     await srv.restart();
     const next = await open(ctx);
