@@ -267,8 +267,57 @@ export class StoreQueueStorage {
       now?: () => number;
       /** Writes another storage kept (the localStorage queue of earlier versions), taken over once. */
       migrate?: () => QueuedWrite[] | null;
+      /** Where the journal goes (localStorage by default; null for none). */
+      journal?: Pick<Storage, "getItem" | "setItem" | "removeItem" | "key" | "length"> | null;
     } = {},
   ) {}
+
+  /** Whether the last save has reached the store. */
+  private committed = true;
+
+  private get journal(): Pick<Storage, "getItem" | "setItem" | "removeItem" | "key" | "length"> | null {
+    if (this.opts.journal !== undefined) return this.opts.journal;
+    return (globalThis as { localStorage?: Storage }).localStorage ?? null;
+  }
+
+  private journalKey(tab: string, store = this.store): string {
+    return `${store.name}:journal:${tab}`;
+  }
+
+  /**
+   * IndexedDB writes are asynchronous: a write queued in a tab's last
+   * milliseconds may not have reached the store when the tab goes. On
+   * pagehide (this is its listener), while a save is still out, the
+   * writes go synchronously to localStorage too, and the next tab adopts
+   * them from there.
+   */
+  flushJournal(): void {
+    if (this.committed || !this.store) return;
+    try {
+      this.journal?.setItem(this.journalKey(this.tab), JSON.stringify(this.writes));
+    } catch {
+      // full or gone: the store's copy is all there is
+    }
+  }
+
+  /** The journals of other tabs in localStorage, by tab. */
+  private journals(): Map<string, QueuedWrite[]> {
+    const out = new Map<string, QueuedWrite[]>();
+    const j = this.journal;
+    if (!j) return out;
+    const prefix = `${this.store.name}:journal:`;
+    for (let i = 0; i < j.length; i++) {
+      const k = j.key(i);
+      if (!k?.startsWith(prefix) || k === this.journalKey(this.tab)) continue;
+      try {
+        const writes = JSON.parse(j.getItem(k) ?? "[]") as QueuedWrite[];
+        if (Array.isArray(writes)) out.set(k.slice(prefix.length), writes);
+      } catch {
+        out.set(k.slice(prefix.length), []);
+      }
+    }
+    return out;
+  }
 
   private get locks(): Locks | null {
     if (this.opts.locks !== undefined) return this.opts.locks;
@@ -294,6 +343,7 @@ export class StoreQueueStorage {
       this.timer = setInterval(() => void this.save(this.writes), Math.max(1000, (this.opts.staleAfter ?? 15_000) / 3));
       (this.timer as { unref?: () => void }).unref?.();
     }
+    (globalThis as { addEventListener?: (t: string, f: () => void) => void }).addEventListener?.("pagehide", () => this.flushJournal());
     const adopt = async (): Promise<QueuedWrite[]> => {
       const slots = await this.store.readSlots();
       let orphans: QueueSlot[];
@@ -303,7 +353,13 @@ export class StoreQueueStorage {
       } else {
         orphans = slots.filter((s) => s.tab !== this.tab && now() - s.seen > (this.opts.staleAfter ?? 15_000));
       }
-      const taken = orphans.flatMap((s) => s.writes);
+      // A tab's journal is newer than its slot: it was written after.
+      const journals = this.journals();
+      const heldNow = locks ? new Set(((await locks.query()).held ?? []).map((l) => l.name)) : undefined;
+      const gone = [...journals.keys()].filter((t) => !heldNow?.has(this.lockName(t)));
+      const fromJournal = new Set(gone);
+      const taken = [...orphans.filter((s) => !fromJournal.has(s.tab)).flatMap((s) => s.writes), ...gone.flatMap((t) => journals.get(t)!)];
+      for (const t of gone) if (!orphans.some((s) => s.tab === t)) orphans.push({ tab: t, writes: [], seen: 0 });
       const migrated = this.opts.migrate?.() ?? [];
       taken.push(...migrated.filter((w) => !taken.some((t) => t.id === w.id)));
       // Ours first, then theirs go: a crash in between sends some twice,
@@ -311,6 +367,7 @@ export class StoreQueueStorage {
       // Writes made before the store opened are saved with them.
       if (taken.length) await this.store.writeSlot({ tab: this.tab, writes: [...taken, ...this.writes], seen: now() });
       await this.store.deleteSlots(orphans.map((s) => s.tab));
+      for (const t of gone) this.journal?.removeItem(this.journalKey(t));
       return taken;
     };
     const taken = locks ? ((await locks.request(`${this.store.name}:adopt`, adopt)) as QueuedWrite[]) : await adopt();
@@ -325,13 +382,19 @@ export class StoreQueueStorage {
    */
   save(writes: QueuedWrite[]): Promise<void> {
     this.writes = writes;
+    this.committed = false;
     if (!this.queued) {
       this.queued = true;
       this.chain = this.chain
         .then(async () => {
           this.queued = false;
           const slot = { tab: this.tab, writes: JSON.parse(JSON.stringify(this.writes)) as QueuedWrite[], seen: (this.opts.now ?? Date.now)() };
-          await (this.store ?? (await this.opening)).writeSlot(slot);
+          const store = this.store ?? (await this.opening);
+          await store.writeSlot(slot);
+          if (!this.queued) {
+            this.committed = true;
+            this.journal?.removeItem(this.journalKey(this.tab, store));
+          }
         })
         .catch(() => {});
     }
