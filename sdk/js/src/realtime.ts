@@ -105,6 +105,13 @@ export interface RealtimeOptions {
 export interface SubscribeOptions {
   /** A filter over the fields (collection topics only), like `done == false`. */
   filter?: string;
+  /**
+   * The last seq already seen (kept from an earlier page, another tab):
+   * the server first replays what changed after it. It applies when the
+   * subscription is made; a handler that joins one already held hears
+   * from that subscription's position.
+   */
+  since?: number;
 }
 
 /** The topic of every change of a collection. */
@@ -198,7 +205,7 @@ export class RealtimeClient {
     const key = topic + "\n" + (opts.filter ?? "");
     let sub = this.subs.get(key);
     if (!sub) {
-      sub = { key, sid: "s" + ++this.nextId, topic, filter: opts.filter, handlers: new Set(), seq: undefined, sent: false, timer: undefined };
+      sub = { key, sid: "s" + ++this.nextId, topic, filter: opts.filter, handlers: new Set(), seq: opts.since, sent: false, timer: undefined };
       this.subs.set(key, sub);
       this.bySid.set(sub.sid, sub);
       this.sendSubscribe(sub);

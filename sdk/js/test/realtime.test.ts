@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { backoffDelay } from "../src/backoff.js";
-import { RealtimeClient, type RealtimeNotice } from "../src/realtime.js";
+import { RealtimeClient, type RealtimeEvent, type RealtimeNotice } from "../src/realtime.js";
 import { FakeWebSocket } from "./fake-ws.js";
 
 const flush = () => vi.advanceTimersByTimeAsync(0);
@@ -195,6 +195,18 @@ describe("RealtimeClient", () => {
     ws.msg({ type: "ack", id: "auth" });
     expect(ws.sent.at(-1)).toEqual({ type: "subscribe", id: "s1", topic: "collection:todos", since: 7 });
     expect(FakeWebSocket.all).toHaveLength(1);
+    rt.close();
+  });
+
+  it("subscribes with since when given one, and replays from there", async () => {
+    const rt = make();
+    const got: RealtimeNotice[] = [];
+    rt.subscribe("collection:todos", (n) => n.type === "event" && got.push(n), { since: 40 });
+    const ws = await connected(rt);
+    expect(ws.ofType("subscribe")[0]).toEqual({ type: "subscribe", id: "s1", topic: "collection:todos", since: 40 });
+    ws.msg({ type: "ack", id: "s1", seq: 42 });
+    ws.msg({ type: "event", sub: "s1", topic: "collection:todos", op: "update", id: "a", version: 2, seq: 41, record: { id: "a", version: 2 } });
+    expect(got.map((n) => (n as RealtimeEvent).seq)).toEqual([41]);
     rt.close();
   });
 
