@@ -4,6 +4,7 @@
 // session per signed-in user: its cache, store and queue; a logout
 // deletes the user's store.
 
+import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { RecordCache, type CacheQuery } from "./cache.js";
 import { AbeError, NotFoundError } from "./errors.js";
 import { compileFilter, type FilterEnv } from "./filter.js";
@@ -289,6 +290,11 @@ export class OfflineClient {
     return s;
   }
 
+  /** How a live query spaces its retries after a failed fetch: the queue's backoff. */
+  get retryBackoff(): BackoffOptions | undefined {
+    return this.o.backoff;
+  }
+
   /** The current user's session. */
   get current(): Session {
     return this.session;
@@ -400,6 +406,8 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
   protected unbind: (() => void)[] = [];
   protected known = false;
   private linger: ReturnType<typeof setTimeout> | undefined;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private attempt = 0;
   abstract current: T;
 
   constructor(
@@ -435,6 +443,7 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
 
   private stop(): void {
     for (const f of this.unbind.splice(0)) f();
+    this.calm();
     this.known = false;
     this.client.drop(this.key, this);
   }
@@ -481,8 +490,30 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
     };
   }
 
+  /**
+   * Tells the failure, and tries again with backoff while the answer may
+   * change by itself (no answer, 429, 5xx): a fetch that failed while
+   * abe restarted must not wait for the next reconnect or "online" event,
+   * which may be half a minute away or never come.
+   */
   protected failed(err: unknown): void {
-    this.emit({ error: err instanceof AbeError ? err : new AbeError(String(err), { status: 0, cause: err }) } as Partial<T>);
+    const e = err instanceof AbeError ? err : new AbeError(String(err), { status: 0, cause: err });
+    this.emit({ error: e } as Partial<T>);
+    if ((e.status === 0 || e.status === 429 || e.status >= 500) && this.unbind.length > 0) {
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
+        if (this.unbind.length > 0) void this.refetch();
+      }, backoffDelay(this.attempt++, this.client.retryBackoff));
+      (this.retry as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** An answer came: the next failure starts the backoff again. */
+  protected calm(): void {
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.attempt = 0;
   }
 }
 
@@ -629,6 +660,7 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
         if (e.op === "delete" || e.match === false) ids.delete(e.id);
         else if (e.record) ids.add(e.id);
       }
+      this.calm();
       this.current = { ...this.current, source: "server", error: null };
       s.cache.batch(() => {
         for (const r of items) s.cache.put(this.collection, r);
@@ -689,10 +721,12 @@ class LiveRecord<R extends RecordData> extends LiveBase<LiveRecordResult<R>> {
     try {
       const r = await this.host.get(this.collection, this.id);
       if (s !== this.client.current) return;
+      this.calm();
       this.current = { ...this.current, source: "server", error: null };
       if (!s.cache.put(this.collection, r)) this.emit({ record: s.cache.get<R>(this.collection, this.id) });
     } catch (err) {
       if (err instanceof NotFoundError) {
+        this.calm();
         this.current = { ...this.current, source: "server", error: null };
         const v = s.cache.getVersion(this.collection, this.id);
         if (v > 0) s.cache.remove(this.collection, this.id, v);

@@ -21,9 +21,10 @@ afterAll(async () => {
   await srv?.stop();
 });
 
-async function clientFor(user: TestUser): Promise<AbeClient> {
+async function clientFor(user: TestUser, fetch?: typeof globalThis.fetch): Promise<AbeClient> {
   const c = createClient({
     url: srv.url,
+    fetch,
     tokenStore: new MemoryTokenStore(),
     offline: { storage: "memory", WebSocket: WebSocket as unknown as WebSocketConstructor, backoff: { initial: 50, max: 200 } },
   });
@@ -117,6 +118,29 @@ describe("live queries against abe", () => {
     expect((await srv.api("DELETE", `/api/collections/todos/records/${t.body.id}`, undefined, alice.accessToken)).status).toBe(204);
     await deleted;
     off();
+    c.close();
+  });
+
+  it("tries a failed fetch again by itself, with backoff, until the server answers", async () => {
+    // The first lists fail as if abe were restarting; nothing else (no
+    // reconnect, no "online" event) happens to wake the query.
+    let failing = 3;
+    const lists: string[] = [];
+    const c = await clientFor(alice, async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.includes("/api/collections/todos/records?") || url.endsWith("/api/collections/todos/records")) {
+        lists.push(url);
+        if (failing-- > 0) throw new TypeError("fetch failed");
+      }
+      return fetch(input, init);
+    });
+    const q = watch(c);
+    const failed = await q.next((r) => r.error?.status === 0);
+    expect(failed.source).toBe("cache");
+    const ok = await q.next((r) => r.source === "server" && r.error === null);
+    expect(ok.records.length).toBeGreaterThan(0);
+    expect(lists.length).toBe(4);
+    q.off();
     c.close();
   });
 });
