@@ -37,6 +37,8 @@ export interface BrowserWorldOptions {
   esbuild?: Pick<BuildOptions, "minify" | "define">;
   /** Start no abe server (a test of the browser alone). */
   noServer?: boolean;
+  /** More files the page's server answers, by path (a service worker, a stylesheet): a content type and body, asked per request. */
+  files?: (path: string) => { type: string; body: string } | undefined;
 }
 
 /** Bundles the page, starts abe and Chromium. */
@@ -58,6 +60,8 @@ export async function startBrowserWorld(opts: BrowserWorldOptions = {}): Promise
   const boot = opts.boot ? `<script>(${opts.boot.toString()})()</script>` : "";
   const html = `<!doctype html><body><script src="/app.js"></script>${boot}</body>`;
   const web: Server = createServer((req, res) => {
+    const file = opts.files?.((req.url ?? "/").split("?")[0]!);
+    if (file) return void res.writeHead(200, { "Content-Type": file.type, "Cache-Control": "no-cache" }).end(file.body);
     const isJs = req.url === "/app.js";
     res.writeHead(200, { "Content-Type": isJs ? "text/javascript" : "text/html" }).end(isJs ? js : html);
   });
