@@ -39,7 +39,8 @@ function boot(): void {
     app.armed.push(tag);
     return register.call(this, tag);
   };
-  app.sw = abe.registerAbeServiceWorker(client, "/sw.js", { onUpdate: () => app.updates++ });
+  const onRefused = (window as unknown as { onRefused?: (w: unknown[]) => void }).onRefused;
+  app.sw = abe.registerAbeServiceWorker(client, "/sw.js", { onUpdate: () => app.updates++, onRefused });
   window.swApp = app;
 }
 
@@ -151,6 +152,41 @@ function sharedSession(page: Page, change?: { accessToken: string }): Promise<{ 
   );
 }
 
+/**
+ * Closes the app's tab, takes the browser online, waits until the tab's
+ * queue lock is free, and fires the worker's sync event through DevTools
+ * (from blank, a page of the origin without the app).
+ */
+async function closeAndSync(ctx: BrowserContext, page: Page, blank: Page): Promise<void> {
+  await page.close({ runBeforeUnload: true });
+  // Playwright may still count the closing tab (or the worker it woke)
+  // among the targets to take online: try again once it has gone.
+  for (let i = 0; ; i++) {
+    try {
+      await ctx.setOffline(false);
+      break;
+    } catch (e) {
+      if (i > 5 || !String(e).includes("has been closed")) throw e;
+    }
+  }
+  await blank.waitForFunction(async () => !((await navigator.locks.query()).held ?? []).some((l) => l.name?.includes(":queue:")), undefined, { timeout: 15_000 });
+  const cdp = await ctx.newCDPSession(blank);
+  const registrationId = new Promise<string>((res) =>
+    cdp.on("ServiceWorker.workerRegistrationUpdated", (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
+      const r = e.registrations.find((r) => r.scopeURL === world.origin + "/" && !r.isDeleted);
+      if (r) res(r.registrationId);
+    }),
+  );
+  await cdp.send("ServiceWorker.enable");
+  // (Chromium may have fired the sync by itself already, once the tab's lock was free: then this one finds nothing left.)
+  await cdp.send("ServiceWorker.dispatchSyncEvent", { origin: world.origin, registrationId: await registrationId, tag: "abe-queue", lastChance: false });
+  await cdp.detach();
+}
+
+async function login(page: Page, user: TestUser): Promise<void> {
+  await page.evaluate(({ email, password }) => window.swApp.client.auth.login({ email, password }).then(() => undefined), { email: user.email, password: user.password });
+}
+
 describe("the service worker in headless Chromium", () => {
   it("precaches the app shell and serves it with the network off", async () => {
     const ctx = await world.browser.newContext();
@@ -175,7 +211,7 @@ describe("the service worker in headless Chromium", () => {
     const ctx = await world.browser.newContext();
     const page = await open(ctx);
     await controlled(page);
-    await page.evaluate(({ email, password }) => window.swApp.client.auth.login({ email, password }).then(() => undefined), { email: alice.email, password: alice.password });
+    await login(page, alice);
     const made = await srv.api<{ id: string; version: number }>("POST", "/api/collections/todos/records", { project: project.id, title: "Mulch", tags: [] }, alice.accessToken);
     expect(made.status).toBe(201);
     const store = `abe:${srv.url}:${alice.id}`;
@@ -203,32 +239,7 @@ describe("the service worker in headless Chromium", () => {
     // runs, however soon the browser fires the sync: it must refresh.
     await sharedSession(page, { accessToken: "expired" });
 
-    // The tab closes before the network comes back.
-    await page.close({ runBeforeUnload: true });
-    // Playwright may still count the closing tab (or the worker it woke)
-    // among the targets to take online: try again once it has gone.
-    for (let i = 0; ; i++) {
-      try {
-        await ctx.setOffline(false);
-        break;
-      } catch (e) {
-        if (i > 5 || !String(e).includes("has been closed")) throw e;
-      }
-    }
-
-    await blank.waitForFunction(async () => !((await navigator.locks.query()).held ?? []).some((l) => l.name?.includes(":queue:")), undefined, { timeout: 15_000 });
-
-    const cdp = await ctx.newCDPSession(blank);
-    const registrationId = new Promise<string>((res) =>
-      cdp.on("ServiceWorker.workerRegistrationUpdated", (e: { registrations: { registrationId: string; scopeURL: string; isDeleted: boolean }[] }) => {
-        const r = e.registrations.find((r) => r.scopeURL === world.origin + "/" && !r.isDeleted);
-        if (r) res(r.registrationId);
-      }),
-    );
-    await cdp.send("ServiceWorker.enable");
-    // (Chromium may have fired the sync by itself already, once the tab's lock was free: then this one finds nothing left.)
-    await cdp.send("ServiceWorker.dispatchSyncEvent", { origin: world.origin, registrationId: await registrationId, tag: "abe-queue", lastChance: false });
-
+    await closeAndSync(ctx, page, blank);
     await expect.poll(() => queued(blank, store), { timeout: 15_000 }).toBe(0);
     expect(await changesOf(created)).toEqual(["create"]);
     expect(await changesOf(made.body.id)).toEqual(["create", "update", "update"]);
@@ -246,6 +257,37 @@ describe("the service worker in headless Chromium", () => {
     expect(await next.evaluate(() => window.swApp.client.auth.refresh().then((s) => !!s))).toBe(true);
     expect(await changesOf(created)).toEqual(["create"]);
     expect(await srv.sql("SELECT id FROM abe.security_events WHERE type = 'token_reuse'")).toEqual([]);
+    await ctx.close();
+    expect(errors).toEqual([]);
+  });
+
+  it("drops a write the server refuses during the replay, sends the rest, and tells the next page", async () => {
+    const ctx = await world.browser.newContext();
+    const page = await open(ctx);
+    await controlled(page);
+    await login(page, alice);
+    const blank = await open(ctx, "/blank");
+    const store = `abe:${srv.url}:${alice.id}`;
+    await ctx.setOffline(true);
+    const ids = await page.evaluate((project) => {
+      const { writes } = window.swApp.client;
+      // An empty title breaks the todo's min length: 422.
+      return { bad: writes.create("todos", { project, title: "" }), good: writes.create("todos", { project, title: "Prune" }) };
+    }, project.id);
+    await expect.poll(() => queued(page, store), { timeout: 15_000 }).toBe(2);
+    await closeAndSync(ctx, page, blank);
+    await expect.poll(() => queued(blank, store), { timeout: 15_000 }).toBe(0);
+    expect(await changesOf(ids.good)).toEqual(["create"]);
+    expect(await changesOf(ids.bad)).toEqual([]);
+
+    // The next page is told.
+    const next = await ctx.newPage();
+    await next.addInitScript(() => {
+      (window as unknown as { onRefused: (w: unknown[]) => void }).onRefused = (w) => ((window as unknown as { told: unknown[] }).told ??= []).push(...w);
+    });
+    await next.goto(world.pageURL());
+    const told = await next.waitForFunction(() => (window as unknown as { told?: { write: { recordId: string }; status: number }[] }).told?.map((t) => [t.write.recordId, t.status]), undefined, { timeout: 15_000 });
+    expect(await told.jsonValue()).toEqual([[ids.bad, 422]]);
     await ctx.close();
     expect(errors).toEqual([]);
   });
