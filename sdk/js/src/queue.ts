@@ -288,6 +288,9 @@ export class WriteQueue {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private solo = false;
+  private held = false;
+  /** What became of the writes settled here, by id (the latest 1000). */
+  private readonly done = new Map<string, WriteOutcome>();
   /** Resolves when the queue has read its storage (and resumed what it kept). */
   readonly ready: Promise<void>;
 
@@ -361,7 +364,7 @@ export class WriteQueue {
 
   /** Resolves with what became of a write (in this page's life). */
   wait(writeId: string): Promise<WriteOutcome> {
-    if (!this.writes.some((w) => w.id === writeId)) return Promise.resolve("applied");
+    if (!this.writes.some((w) => w.id === writeId)) return Promise.resolve(this.outcome(writeId) ?? "applied");
     return new Promise((res) => {
       const list = this.waiters.get(writeId) ?? [];
       list.push(res);
@@ -382,6 +385,42 @@ export class WriteQueue {
     this.timer = undefined;
     this.attempt = 0;
     this.kick();
+  }
+
+  /** What became of a write settled here, if one was. */
+  outcome(writeId: string): WriteOutcome | undefined {
+    return this.done.get(writeId);
+  }
+
+  /** While held, writes are kept and shown but not sent: another tab sends them (src/tabs.ts). */
+  hold(held: boolean): void {
+    this.held = held;
+    this.kick();
+  }
+
+  /**
+   * Queues writes made elsewhere (by another tab, or left in a closed
+   * tab's slot), first or last, skipping those it has or has settled;
+   * resolves once they are saved.
+   */
+  add(writes: readonly QueuedWrite[], first = false): Promise<void> {
+    const fresh = writes.filter((w, i) => !this.done.has(w.id) && !this.writes.some((x) => x.id === w.id) && writes.findIndex((x) => x.id === w.id) === i);
+    if (!fresh.length) return Promise.resolve();
+    this.writes = first ? [...fresh, ...this.writes] : [...this.writes, ...fresh];
+    this.o.cache.batch(() => fresh.forEach((w) => this.layer(w)));
+    const saved = this.save();
+    this.kick();
+    return saved;
+  }
+
+  /** Lets go of a write another tab has taken over: no outcome here. */
+  forget(writeId: string): void {
+    const w = this.writes.find((x) => x.id === writeId);
+    if (!w) return;
+    this.writes = this.writes.filter((x) => x !== w);
+    this.o.cache.removeLayer(w.collection, w.recordId, w.id);
+    void this.save();
+    if (this.writes.length === 0) for (const f of this.idle.splice(0)) f();
   }
 
   /** Stops sending (what is pending stays in storage). */
@@ -429,7 +468,7 @@ export class WriteQueue {
   }
 
   private kick(): void {
-    if (!this.running && !this.timer && !this.closed) void this.run();
+    if (!this.running && !this.timer && !this.closed && !this.held) void this.run();
   }
 
   /** Takes the next batch: what was sent together before, or consecutive writes. */
@@ -454,7 +493,7 @@ export class WriteQueue {
     this.running = true;
     try {
       await this.ready;
-      while (!this.closed && this.writes.length > 0) {
+      while (!this.closed && !this.held && this.writes.length > 0) {
         const batch = this.take();
         const retried = batch[0]!.sent !== undefined;
         const tag = batch[0]!.sent ?? uuidv7();
@@ -512,6 +551,8 @@ export class WriteQueue {
   private settle(w: QueuedWrite, outcome: WriteOutcome): void {
     this.writes = this.writes.filter((x) => x !== w);
     this.o.cache.removeLayer(w.collection, w.recordId, w.id);
+    this.done.set(w.id, outcome);
+    if (this.done.size > 1000) this.done.delete(this.done.keys().next().value as string);
     for (const f of this.waiters.get(w.id) ?? []) f(outcome);
     this.waiters.delete(w.id);
   }

@@ -331,7 +331,6 @@ export class StoreQueueStorage {
   async load(): Promise<QueuedWrite[] | null> {
     this.store = await this.opening;
     const locks = this.locks;
-    const now = this.opts.now ?? Date.now;
     if (locks) {
       await new Promise<void>((held) => {
         void locks.request(this.lockName(this.tab), () => {
@@ -344,6 +343,19 @@ export class StoreQueueStorage {
       (this.timer as { unref?: () => void }).unref?.();
     }
     (globalThis as { addEventListener?: (t: string, f: () => void) => void }).addEventListener?.("pagehide", () => this.flushJournal());
+    const taken = await this.adopt();
+    this.writes = taken;
+    return taken.length ? taken : null;
+  }
+
+  /**
+   * Takes over the writes of slots (and journals) no live tab holds, under
+   * one lock per database, and keeps them in this tab's slot: at load, and
+   * when this tab takes the lead from one that closed or crashed.
+   */
+  adopt(): Promise<QueuedWrite[]> {
+    const locks = this.locks;
+    const now = this.opts.now ?? Date.now;
     const adopt = async (): Promise<QueuedWrite[]> => {
       const slots = await this.store.readSlots();
       let orphans: QueueSlot[];
@@ -360,19 +372,19 @@ export class StoreQueueStorage {
       const fromJournal = new Set(gone);
       const taken = [...orphans.filter((s) => !fromJournal.has(s.tab)).flatMap((s) => s.writes), ...gone.flatMap((t) => journals.get(t)!)];
       for (const t of gone) if (!orphans.some((s) => s.tab === t)) orphans.push({ tab: t, writes: [], seen: 0 });
-      const migrated = this.opts.migrate?.() ?? [];
-      taken.push(...migrated.filter((w) => !taken.some((t) => t.id === w.id)));
+      taken.push(...(this.opts.migrate?.() ?? []));
+      // Once each, and not those this tab has (a write a leading tab took from it).
+      const ids = new Set(this.writes.map((w) => w.id));
+      const fresh = taken.filter((w) => !ids.has(w.id) && (ids.add(w.id), true));
       // Ours first, then theirs go: a crash in between sends some twice,
       // which ids, operations and versions make harmless.
       // Writes made before the store opened are saved with them.
-      if (taken.length) await this.store.writeSlot({ tab: this.tab, writes: [...taken, ...this.writes], seen: now() });
+      if (fresh.length) await this.store.writeSlot({ tab: this.tab, writes: [...fresh, ...this.writes], seen: now() });
       await this.store.deleteSlots(orphans.map((s) => s.tab));
       for (const t of gone) this.journal?.removeItem(this.journalKey(t));
-      return taken;
+      return fresh;
     };
-    const taken = locks ? ((await locks.request(`${this.store.name}:adopt`, adopt)) as QueuedWrite[]) : await adopt();
-    this.writes = taken;
-    return taken.length ? taken : null;
+    return locks ? (locks.request(`${this.store.name}:adopt`, adopt) as Promise<QueuedWrite[]>) : adopt();
   }
 
   /**
