@@ -4,7 +4,7 @@
 // crashed tab's lock), else heartbeats over BroadcastChannel, else (Node,
 // tests) the handles of one realm.
 
-import type { QueuedWrite } from "./queue.js";
+import type { QueuedWrite, WriteOutcome } from "./queue.js";
 import type { RealtimeNotice, RecordData } from "./realtime.js";
 
 /** How tabs elect: "auto" picks Web Locks, else BroadcastChannel, else memory (one realm). */
@@ -250,8 +250,8 @@ export type TabRequest =
 export type TabBroadcast =
   /** A realtime notice for the subscription `key`. */
   | { type: "notice"; key: string; notice: RealtimeNotice }
-  /** The pending writes, in order. */
-  | { type: "queue"; writes: QueuedWrite[] }
+  /** The pending writes, in order, and what became of those that left since the last one. */
+  | { type: "queue"; writes: QueuedWrite[]; done?: [string, WriteOutcome][] }
   /** A record changed in the cache (record null: deleted). */
   | { type: "cache"; collection: string; id: string; record: RecordData | null; version: number };
 

@@ -11,8 +11,9 @@ import { compileFilter, type FilterEnv } from "./filter.js";
 import type { Transport } from "./http.js";
 import { invertOperations, set, type Operation } from "./operations.js";
 import { LocalStorageQueueStorage, WriteQueue, type QueuedWrite, type QueueOptions, type QueueWriteOptions, type WriteOutcome } from "./queue.js";
-import { collectionTopic, RealtimeClient, recordTopic, type RealtimeEvent, type RealtimeNotice, type RecordData, type WebSocketConstructor } from "./realtime.js";
+import { collectionTopic, RealtimeClient, recordTopic, type RealtimeEvent, type RealtimeHandler, type RealtimeNotice, type RecordData, type SubscribeOptions, type WebSocketConstructor } from "./realtime.js";
 import { openStore, storeName, StoreQueueStorage, type OfflineStore, type StoredQuery, type StoredRecord } from "./store.js";
+import { shareTabs, type Tabs } from "./tabs.js";
 import { UndoRedoStack, type RecordOps } from "./undo.js";
 
 /** Options of the offline layer (`createClient({ offline })`). */
@@ -27,6 +28,12 @@ export interface OfflineOptions extends Pick<QueueOptions, "onRollback" | "onCon
   WebSocket?: WebSocketConstructor;
   /** How long realtime keeps a subscription after its last live query leaves, in ms (10 000). */
   unsubscribeDelay?: number;
+  /**
+   * Share one WebSocket and one sending queue among the tabs of the user
+   * (a leader elected with Web Locks; the others go through it): on by
+   * default with IndexedDB; false gives each tab its own.
+   */
+  tabs?: boolean;
 }
 
 /** Options of a live query. */
@@ -125,6 +132,8 @@ class Session {
   readonly queue: WriteQueue;
   readonly history: UndoRedoStack;
   private readonly queueStorage: StoreQueueStorage;
+  /** The tab's part in sharing one connection and queue, when the tabs share. */
+  private readonly tabs: Tabs | undefined;
   private dirty = new Set<string>();
   private queries = new Map<string, StoredQuery>();
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -138,9 +147,11 @@ class Session {
     readonly userId: Promise<string | null>,
     host: OfflineHost,
     private readonly o: OfflineOptions,
+    private readonly rt: RealtimeClient,
   ) {
     void userId.then((u) => (this.auth = u ? { id: u } : null));
-    this.store = userId.then((u) => openStore(storeName(host.url, u), { storage: o.storage, indexedDB: o.indexedDB, onWarning: (m, e) => this.warn(m, e) }));
+    const name = userId.then((u) => storeName(host.url, u));
+    this.store = name.then((n) => openStore(n, { storage: o.storage, indexedDB: o.indexedDB, onWarning: (m, e) => this.warn(m, e) }));
     this.queueStorage = new StoreQueueStorage(this.store, { migrate: migrateLocalStorageQueue });
     this.queue = new WriteQueue({
       transport: host.transport,
@@ -152,11 +163,36 @@ class Session {
       backoff: o.backoff,
     });
     this.history = new UndoRedoStack({ apply: (edits) => this.queue.apply(edits) });
+    const g = globalThis as { indexedDB?: unknown; BroadcastChannel?: unknown; navigator?: { locks?: unknown } };
+    if (o.tabs ?? (o.storage !== "memory" && !!(o.indexedDB ?? g.indexedDB) && !!(g.navigator?.locks ?? g.BroadcastChannel)))
+      this.tabs = shareTabs(name, { queue: this.queue, cache: this.cache, rt, adopt: () => this.queueStorage.adopt() });
     this.off = this.cache.onRecordChange((c, id) => {
       if (this.loading > 0) return;
       this.dirty.add(c + "\n" + id);
       this.schedule();
     });
+  }
+
+  /** The writes waiting to land (in every tab, when the tabs share), oldest first. */
+  get pending(): readonly QueuedWrite[] {
+    return this.tabs?.pending ?? this.queue.pending;
+  }
+
+  onPending(fn: (writes: readonly QueuedWrite[]) => void): () => void {
+    return (this.tabs ?? this.queue).onChange(fn);
+  }
+
+  flush(): Promise<void> {
+    return (this.tabs ?? this.queue).flush();
+  }
+
+  wait(writeId: string): Promise<WriteOutcome> {
+    return (this.tabs ?? this.queue).wait(writeId);
+  }
+
+  /** Subscribes through this tab's realtime client, or the leading tab's. */
+  subscribe(topic: string, h: RealtimeHandler, opts?: SubscribeOptions): () => void {
+    return (this.tabs ?? this.rt).subscribe(topic, h, opts);
   }
 
   warn(message: string, cause?: unknown): void {
@@ -210,7 +246,9 @@ class Session {
     clearTimeout(this.timer);
     if (destroy) await this.queue.clear();
     this.queue.close();
+    // The slot's lock goes before the lead, so the next leader adopts the slot.
     this.queueStorage.close();
+    this.tabs?.close();
     await (await this.store).close(destroy);
   }
 }
@@ -261,7 +299,7 @@ export class OfflineClient {
         const old = this.session;
         current = Promise.resolve(userId);
         this.session = this.open(current);
-        for (const f of this.writeListeners) f(this.session.queue.pending);
+        for (const f of this.writeListeners) f(this.session.pending);
         // A logout (or a refused refresh) deletes the user's data: the
         // next user of this computer must not see it.
         void old.close(event === "logout");
@@ -283,8 +321,8 @@ export class OfflineClient {
   }
 
   private open(userId: Promise<string | null>): Session {
-    const s = new Session(userId, this.host, this.o);
-    s.queue.onChange((w) => {
+    const s = new Session(userId, this.host, this.o, this.rt);
+    s.onPending((w) => {
       if (s === this.session) for (const f of this.writeListeners) f(w);
     });
     return s;
@@ -365,10 +403,10 @@ export class OfflineClient {
       if (before) this.session.history.record({ collection: c, id, ops: [], inverse: [], action: "delete", record: fields(before) });
       return this.session.queue.delete(c, id, opts);
     },
-    flush: () => this.session.queue.flush(),
-    wait: (w) => this.session.queue.wait(w),
+    flush: () => this.session.flush(),
+    wait: (w) => this.session.wait(w),
     get pending() {
-      return client.session.queue.pending;
+      return client.session.pending;
     },
     onChange: (fn) => {
       // Across sessions: a new user's queue tells the same listener.
@@ -438,7 +476,7 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
   }
 
   private pendingCount(): number {
-    return this.client.current.queue.pending.filter((w) => w.collection === this.collection).length;
+    return this.client.current.pending.filter((w) => w.collection === this.collection).length;
   }
 
   private stop(): void {
@@ -458,7 +496,7 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
 
   protected bind(): void {
     const s = this.client.current;
-    this.unbind.push(s.queue.onChange(() => this.known && this.emit({})));
+    this.unbind.push(s.onPending(() => this.known && this.emit({})));
     this.start(s);
   }
 
@@ -567,7 +605,7 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
     else void this.fromStore(s);
     const ready = this.whenReady();
     this.unbind.push(
-      this.client.rt.subscribe(collectionTopic(this.collection), (n: RealtimeNotice) => ready(n) || this.onNotice(s, n), this.opts.filter ? { filter: this.opts.filter } : {}),
+      s.subscribe(collectionTopic(this.collection), (n: RealtimeNotice) => ready(n) || this.onNotice(s, n), this.opts.filter ? { filter: this.opts.filter } : {}),
     );
   }
 
@@ -596,7 +634,7 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
   /** ids, and the records of pending creates and edits that belong to the query. */
   private withPending(s: Session, ids: readonly string[]): string[] {
     const out = new Set(ids);
-    for (const w of s.queue.pending) {
+    for (const w of s.pending) {
       if (w.collection !== this.collection || out.has(w.recordId)) continue;
       const r = s.cache.get<R>(this.collection, w.recordId);
       if (r && (this.q.filter ? this.q.match?.(r) === true : true)) out.add(w.recordId);
@@ -695,7 +733,7 @@ class LiveRecord<R extends RecordData> extends LiveBase<LiveRecordResult<R>> {
     else void this.fromStore(s);
     const ready = this.whenReady();
     this.unbind.push(
-      this.client.rt.subscribe(recordTopic(this.collection, this.id), (n) => {
+      s.subscribe(recordTopic(this.collection, this.id), (n) => {
         if (ready(n)) return;
         if (n.type === "event" && s === this.client.current) s.cache.applyEvent(this.collection, n);
         else if (n.type === "resync") void this.refetch();
