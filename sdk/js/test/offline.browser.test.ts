@@ -233,6 +233,55 @@ describe("offline-first in headless Chromium", () => {
     await ctx.close();
   });
 
+  it("opens a store written by the previous layout: its queued writes land once, its records come again from the server", async () => {
+    const carol = await registerUser(srv);
+    const own = await createProject(srv, carol, "Carol's");
+    const kept = await srv.api<{ id: string }>("POST", "/api/collections/todos/records", { project: own.id, title: "On the server" }, carol.accessToken);
+    const ctx = await browser.newContext();
+    const page = await open(ctx);
+    await login(page, carol);
+    const id = "01900000-0000-7000-8000-00000000beef";
+    // Layout 1 of the store (SDK 0.2 before buckets): a record per value,
+    // a query, and a closed tab's slot holding a create.
+    await page.evaluate(
+      async ({ name, id, project, kept }) => {
+        const db = await new Promise<IDBDatabase>((res, rej) => {
+          const r = indexedDB.open(name, 1);
+          r.onupgradeneeded = () => {
+            for (const s of ["records", "queries", "queue"]) r.result.createObjectStore(s);
+          };
+          r.onsuccess = () => res(r.result);
+          r.onerror = () => rej(r.error);
+        });
+        const t = db.transaction(["records", "queries", "queue"], "readwrite");
+        t.objectStore("records").put({ collection: "todos", id: kept, version: 1, record: { id: kept, version: 1, project, title: "Stale copy" } }, "todos/" + kept);
+        t.objectStore("queries").put({ key: "q\ntodos\n\ntitle\n", ids: [kept], at: Date.now() }, "q\ntodos\n\ntitle\n");
+        const write = { id: "01900000-0000-7000-8000-00000000fffe", collection: "todos", action: "create", recordId: id, data: { project, title: "Queued by 0.2" }, base: null };
+        t.objectStore("queue").put({ tab: "old", writes: [write], seen: Date.now() - 60_000 }, "old");
+        await new Promise((res, rej) => {
+          t.oncomplete = res;
+          t.onerror = () => rej(t.error);
+        });
+        db.close();
+      },
+      { name: `abe:${srv.url}:${carol.id}`, id, project: own.id, kept: kept.body.id },
+    );
+    await page.reload();
+    await page.evaluate(() => window.live.watch());
+    await page.evaluate(() => window.live.client.writes.flush());
+    const s = await until(page, `s.source === "server" && s.pending === 0 && s.titles.length === 2`);
+    expect(s.titles).toEqual(["On the server", "Queued by 0.2"]);
+    expect(await changesOf(id)).toEqual(["create"]);
+    const version = await page.evaluate(async (name) => (await indexedDB.databases()).find((d) => d.name === name)?.version, `abe:${srv.url}:${carol.id}`);
+    expect(version).toBe(2);
+    // Written in the new layout, the records are there after a reload.
+    await stored(page, 2);
+    await page.reload();
+    await page.evaluate(() => window.live.watch());
+    expect((await until(page, `s.titles.length === 2`)).titles).toEqual(["On the server", "Queued by 0.2"]);
+    await ctx.close();
+  });
+
   it("meets a conflicting write from another user with onConflict, and shows the merged record", async () => {
     const ctx = await browser.newContext();
     const page = await open(ctx);
