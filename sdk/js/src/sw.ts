@@ -172,7 +172,6 @@ async function replay(o: ServiceWorkerOptions, locks: Locks): Promise<void> {
   const channel = o.channelName ?? `abe-auth:${url}`;
   let creds = (await kvGet<Session>(swKeys.session(url))) ?? (await kvGet<Creds>(swKeys.access(url)));
   const name = storeName(url, creds?.user?.id);
-  if (!(await indexedDB.databases()).some((d) => d.name === name)) return;
 
   const call = async (path: string, body: unknown, token?: string): Promise<Answer> => {
     let r: Response;
@@ -223,7 +222,11 @@ async function replay(o: ServiceWorkerOptions, locks: Locks): Promise<void> {
     return a;
   };
 
-  const db = await idb(indexedDB.open(name));
+  // Open the store as it is; if there is none, do not make one (the page makes it, with its layout).
+  const open = indexedDB.open(name);
+  open.onupgradeneeded = () => open.transaction!.abort();
+  const db = await idb(open).catch(() => undefined);
+  if (!db) return;
   const refused: RefusedWrite[] = [];
   try {
     // The layout of store.ts: slots keyed by tab in "queue", each guarded by a lock.
@@ -272,8 +275,8 @@ export function abeServiceWorker(o: ServiceWorkerOptions): void {
   const prefix = `abe-shell:${sw.registration.scope}:`;
   const cacheName = prefix + (o.version ?? "v1");
   const abs = (u: string) => new URL(u, sw.location.href).href;
-  // Never an answer of the API: only what the app lists, and nothing under /api/ or /realtime.
-  const api = (u: URL) => /^\/(api\/|realtime)/.test(u.pathname) || u.href.startsWith(baseURL(abs(o.url)) + "/");
+  // Never an answer of the API: only what the app lists, and nothing of /api/ or /realtime (here or under url).
+  const api = (u: URL) => [baseURL(abs(o.url)), sw.location.origin].some((b) => /^\/(api\/|realtime)/.test(u.href.slice(b.length)) && u.href.startsWith(b));
   const shell = new Set((o.precache ?? []).map(abs).filter((u) => !api(new URL(u))));
   const fallback = o.navigateFallback && abs(o.navigateFallback);
   const cached = (u: string) => caches.open(cacheName).then((c) => c.match(u));
