@@ -170,7 +170,11 @@ async function send(slot: QueueSlot, post: (body: unknown) => Promise<Answer>, s
 async function replay(o: ServiceWorkerOptions, locks: Locks): Promise<void> {
   const url = baseURL(o.url);
   const channel = o.channelName ?? `abe-auth:${url}`;
-  let creds = (await kvGet<Session>(swKeys.session(url))) ?? (await kvGet<Creds>(swKeys.access(url)));
+  // The newer of the two: a session left behind by an app that moved to another token store is
+  // older than the access token handed over since, and its refresh token must not be presented.
+  const session = await kvGet<Session>(swKeys.session(url));
+  const access = await kvGet<Creds>(swKeys.access(url));
+  let creds: Creds | undefined = session && !(access && access.expiresAt! > session.expiresAt) ? session : access;
   const name = storeName(url, creds?.user?.id);
 
   const call = async (path: string, body: unknown, token?: string): Promise<Answer> => {
