@@ -139,9 +139,10 @@ export function shareTabs(name: Promise<string>, p: TabParts): Tabs {
       due = false;
       if (!leading || !bus) return;
       const now = [...queue.pending];
+      const ids = new Set(now.map((w) => w.id));
       const done: [string, WriteOutcome][] = [];
       for (const w of told) {
-        if (has(now, w.id)) continue;
+        if (ids.has(w.id)) continue;
         done.push([w.id, queue.outcome(w.id) ?? "applied"]);
         const { collection, recordId } = w;
         const record = cache.getServer(collection, recordId) ?? null;
