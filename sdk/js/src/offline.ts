@@ -148,11 +148,12 @@ class Session {
     host: OfflineHost,
     private readonly o: OfflineOptions,
     private readonly rt: RealtimeClient,
+    migrate: boolean,
   ) {
     void userId.then((u) => (this.auth = u ? { id: u } : null));
     const name = userId.then((u) => storeName(host.url, u));
     this.store = name.then((n) => openStore(n, { storage: o.storage, indexedDB: o.indexedDB, onWarning: (m, e) => this.warn(m, e) }));
-    this.queueStorage = new StoreQueueStorage(this.store, { migrate: migrateLocalStorageQueue });
+    this.queueStorage = new StoreQueueStorage(this.store, { migrate: migrate ? migrateLocalStorageQueue : undefined });
     this.queue = new WriteQueue({
       transport: host.transport,
       cache: this.cache,
@@ -253,7 +254,13 @@ class Session {
   }
 }
 
-/** Takes over the localStorage queue of earlier SDK versions (the key "abe.queue"). */
+/**
+ * Takes over the localStorage queue of earlier SDK versions (the key
+ * "abe.queue"). That queue did not say whose writes it held, so only the
+ * session a page opens first takes it: the one of the token store's user,
+ * who would have sent them under the earlier version. A user who signs in
+ * later in the page never sends them with their token.
+ */
 function migrateLocalStorageQueue(): QueuedWrite[] | null {
   const ls = (globalThis as { localStorage?: Storage }).localStorage;
   if (!ls) return null;
@@ -290,7 +297,7 @@ export class OfflineClient {
       onTokenChange: (l) => host.onAuthChange(() => l()),
       unsubscribeDelay: o.unsubscribeDelay,
     });
-    this.session = this.open(host.getUserId());
+    this.session = this.open(host.getUserId(), true);
     this.writes = this.makeWrites();
     let current: Promise<string | null> = this.session.userId;
     this.offAuth = host.onAuthChange((userId, event) => {
@@ -298,7 +305,7 @@ export class OfflineClient {
         if (was === userId) return;
         const old = this.session;
         current = Promise.resolve(userId);
-        this.session = this.open(current);
+        this.session = this.open(current, false);
         for (const f of this.writeListeners) f(this.session.pending);
         // A logout (or a refused refresh) deletes the user's data: the
         // next user of this computer must not see it.
@@ -320,8 +327,8 @@ export class OfflineClient {
     };
   }
 
-  private open(userId: Promise<string | null>): Session {
-    const s = new Session(userId, this.host, this.o, this.rt);
+  private open(userId: Promise<string | null>, first: boolean): Session {
+    const s = new Session(userId, this.host, this.o, this.rt, first);
     s.onPending((w) => {
       if (s === this.session) for (const f of this.writeListeners) f(w);
     });

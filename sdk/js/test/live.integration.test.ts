@@ -143,4 +143,28 @@ describe("live queries against abe", () => {
     q.off();
     c.close();
   });
+
+  it("never sends an earlier version's localStorage queue with the token of a user who signs in later", async () => {
+    // SDK 0.1 kept one queue per browser, not saying whose writes it held:
+    // only the session a page opens first takes it. A 0.1 tab still open
+    // writes there later; a user who then signs in here must not send it.
+    const m = new Map<string, string>();
+    const ls = { get length() { return m.size; }, key: (i: number) => [...m.keys()][i] ?? null, getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), removeItem: (k: string) => void m.delete(k) };
+    (globalThis as { localStorage?: unknown }).localStorage = ls;
+    try {
+      const c = createClient({ url: srv.url, tokenStore: new MemoryTokenStore(), offline: { storage: "memory", WebSocket: WebSocket as unknown as WebSocketConstructor, backoff: { initial: 50, max: 200 } } });
+      await c.writes.flush(); // the first session (nobody's) has loaded its queue
+      const id = "01900000-0000-7000-8000-00000000c0de";
+      m.set("abe.queue:oldtab", JSON.stringify([{ id: "01900000-0000-7000-8000-00000000c0df", collection: "todos", action: "create", recordId: id, data: { project: project.id, title: "Whose?" }, base: null }]));
+      m.set("abe.queue:tabs", JSON.stringify({ oldtab: Date.now() }));
+      await c.auth.login({ email: alice.email, password: alice.password });
+      await c.writes.flush();
+      expect(c.writes.pending).toEqual([]);
+      expect(await srv.sql("SELECT id FROM todos WHERE id = $1", [id])).toEqual([]);
+      expect(m.has("abe.queue:oldtab")).toBe(true);
+      c.close();
+    } finally {
+      delete (globalThis as { localStorage?: unknown }).localStorage;
+    }
+  });
 });
