@@ -107,9 +107,9 @@ export interface SubscribeOptions {
   filter?: string;
   /**
    * The last seq already seen (kept from an earlier page, another tab):
-   * the server first replays what changed after it. It applies when the
-   * subscription is made; a handler that joins one already held hears
-   * from that subscription's position.
+   * the server first replays what changed after it. A handler that joins
+   * a subscription already held at a later position hears a `resync`
+   * after `ready`: what fell in between must be fetched again.
    */
   since?: number;
 }
@@ -124,12 +124,18 @@ export function recordTopic(collection: string, id: string): string {
   return `record:${collection}:${id}`;
 }
 
+/** A subscriber of a shared subscription; `behind`: it joined asking for older changes than the subscription's position. */
+interface Handler {
+  h: RealtimeHandler;
+  behind?: boolean;
+}
+
 interface Sub {
   key: string;
   sid: string;
   topic: string;
   filter: string | undefined;
-  handlers: Set<{ h: RealtimeHandler }>;
+  handlers: Set<Handler>;
   /** The last seq seen: the `since` of the next subscribe. */
   seq: number | undefined;
   /** Whether the server holds the subscription (or will, once it answers). */
@@ -204,6 +210,7 @@ export class RealtimeClient {
     if (this.state === "closed") throw new Error("abe: the realtime client is closed");
     const key = topic + "\n" + (opts.filter ?? "");
     let sub = this.subs.get(key);
+    let behind = false;
     if (!sub) {
       sub = { key, sid: "s" + ++this.nextId, topic, filter: opts.filter, handlers: new Set(), seq: opts.since, sent: false, timer: undefined };
       this.subs.set(key, sub);
@@ -211,12 +218,17 @@ export class RealtimeClient {
       this.sendSubscribe(sub);
       this.connect();
     }
+    else if (opts.since !== undefined && !(sub.seq !== undefined && opts.since >= sub.seq)) {
+      // Joined behind the shared subscription's position: what fell in
+      // between is told as a resync (refetch) once it is ready.
+      behind = true;
+    }
     clearTimeout(sub.timer);
     sub.timer = undefined;
-    const entry = { h: handler as RealtimeHandler };
+    const entry: Handler = { h: handler as RealtimeHandler, behind };
     sub.handlers.add(entry);
     const s = sub;
-    if (s.acked) queueMicrotask(() => s.handlers.has(entry) && entry.h({ type: "ready", topic: s.topic, seq: s.seq ?? 0 }));
+    if (s.acked) queueMicrotask(() => s.handlers.has(entry) && this.tellReady(s, entry));
     let done = false;
     return () => {
       if (done) return;
@@ -368,8 +380,17 @@ export class RealtimeClient {
     }
   }
 
-  private dispatch(s: Sub, n: RealtimeNotice): void {
-    for (const e of [...s.handlers]) {
+  private tellReady(s: Sub, e: Handler): void {
+    this.dispatch(s, { type: "ready", topic: s.topic, seq: s.seq ?? 0 }, e);
+    if (e.behind) {
+      e.behind = false;
+      this.dispatch(s, { type: "resync", topic: s.topic, seq: s.seq ?? 0 }, e);
+    }
+  }
+
+  private dispatch(s: Sub, n: RealtimeNotice, only?: Handler): void {
+    for (const e of only ? [only] : [...s.handlers]) {
+      if (!s.handlers.has(e)) continue;
       try {
         e.h(n);
       } catch (err) {
@@ -396,7 +417,7 @@ export class RealtimeClient {
         } else if (s) {
           if (s.seq === undefined && typeof m.seq === "number" && m.seq >= 0) s.seq = m.seq;
           s.acked = true;
-          this.dispatch(s, { type: "ready", topic: s.topic, seq: s.seq ?? 0 });
+          for (const e of [...s.handlers]) this.tellReady(s, e);
         }
         return;
       case "event":

@@ -210,6 +210,35 @@ describe("RealtimeClient", () => {
     rt.close();
   });
 
+  it("tells a handler that joins a held subscription behind its position to resync, after ready", async () => {
+    const rt = make();
+    rt.subscribe("collection:todos", () => {}, { since: 40 });
+    const ws = await connected(rt);
+    ws.msg({ type: "ack", id: "s1", seq: 40 });
+    ws.msg({ type: "event", sub: "s1", topic: "collection:todos", op: "update", id: "a", version: 2, seq: 45, record: { id: "a", version: 2 } });
+    const told = (since?: number) => {
+      const got: string[] = [];
+      rt.subscribe("collection:todos", (n) => got.push(n.type), since === undefined ? {} : { since });
+      return got;
+    };
+    const behind = told(41); // a new leader's follower that saw up to 41
+    const level = told(45);
+    const fresh = told();
+    await flush();
+    expect(behind).toEqual(["ready", "resync"]);
+    expect(level).toEqual(["ready"]);
+    expect(fresh).toEqual(["ready"]);
+    expect(ws.ofType("subscribe")).toHaveLength(1); // still one server subscription
+    // Before the ack too: told once the server holds it.
+    const early: string[] = [];
+    rt.subscribe("record:todos:b", () => {});
+    rt.subscribe("record:todos:b", (n) => early.push(n.type), { since: 3 });
+    await flush();
+    ws.msg({ type: "ack", id: "s2", seq: 50 });
+    expect(early).toEqual(["ready", "resync"]);
+    rt.close();
+  });
+
   it("subscribes anonymously without a token", async () => {
     token = null;
     const rt = make();
