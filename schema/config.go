@@ -23,6 +23,7 @@ type Config struct {
 	Realtime Realtime
 	Storage  Storage
 	Jobs     Jobs
+	Hosting  Hosting
 	// Roles in the order the file declares them.
 	Roles []*Role
 	// Collections in the order the file declares them.
@@ -364,6 +365,41 @@ func (c *Config) StorageRoot() string {
 	return filepath.Join(c.Dir(), root)
 }
 
+// Hosting serves a directory of static files (the web app) at /.
+type Hosting struct {
+	// Dir is the directory served; empty serves nothing. A relative one
+	// is relative to the configuration file's directory (see
+	// Config.HostingDir).
+	Dir string `yaml:"dir"`
+	// SPA answers page navigations that match no file with index.html.
+	SPA bool `yaml:"spa"`
+	// ServiceWorker is the path of the service worker in Dir, sent with
+	// no-cache. Default sw.js.
+	ServiceWorker string `yaml:"service_worker"`
+	// MaxAge is how long browsers may cache files that are neither hashed
+	// assets nor HTML nor the service worker; 0 is no-cache. Nil in the
+	// file is DefaultHostingMaxAge.
+	MaxAge *Duration `yaml:"max_age"`
+	// CSP replaces the default Content-Security-Policy of hosted files.
+	CSP string `yaml:"csp"`
+}
+
+// Defaults of the hosting section.
+const (
+	DefaultServiceWorker = "sw.js"
+	DefaultHostingMaxAge = 5 * time.Minute
+)
+
+// HostingDir is hosting.dir resolved against the configuration file's
+// directory, or "" when nothing is hosted.
+func (c *Config) HostingDir() string {
+	dir := c.Hosting.Dir
+	if dir == "" || filepath.IsAbs(dir) {
+		return dir
+	}
+	return filepath.Join(c.Dir(), dir)
+}
+
 // Role is a named set of permissions.
 type Role struct {
 	Name        string
@@ -599,6 +635,13 @@ func (c *Config) withDefaults() {
 	st.Local.Root = cmp.Or(st.Local.Root, DefaultStorageRoot)
 	st.MaxSize = cmp.Or(st.MaxSize, DefaultStorageMaxSize)
 	orDuration(&st.URLTTL, DefaultStorageURLTTL)
+
+	h := &c.Hosting
+	h.ServiceWorker = strings.TrimPrefix(cmp.Or(h.ServiceWorker, DefaultServiceWorker), "/")
+	if h.MaxAge == nil {
+		d := Duration(DefaultHostingMaxAge)
+		h.MaxAge = &d
+	}
 
 	c.Mail.From = cmp.Or(c.Mail.From, "abe <no-reply@localhost>")
 	if len(c.Mail.Providers) == 0 {

@@ -211,6 +211,9 @@ func decode(doc *document) (*Config, Diagnostics) {
 	if _, n := lookup(doc.root, []string{"jobs"}); n != nil {
 		into([]string{"jobs"}, n, &cfg.Jobs)
 	}
+	if _, n := lookup(doc.root, []string{"hosting"}); n != nil {
+		into([]string{"hosting"}, n, &cfg.Hosting)
+	}
 	if _, roles := lookup(doc.root, []string{"roles"}); roles != nil {
 		for _, e := range entries(resolve(roles)) {
 			k, v := e[0], e[1]

@@ -55,6 +55,7 @@ func check(doc *document, cfg *Config) Diagnostics {
 	c.checkAuth()
 	c.checkMail()
 	c.checkStorage()
+	c.checkHosting()
 	c.checkRoles()
 	for _, col := range cfg.Collections {
 		c.checkCollection(col)
