@@ -37,6 +37,7 @@ import (
 	"github.com/abe-stack/abe/auth"
 	"github.com/abe-stack/abe/engine"
 	"github.com/abe-stack/abe/engine/openapi"
+	"github.com/abe-stack/abe/internal/hosting"
 	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/internal/jobs"
 	"github.com/abe-stack/abe/internal/mail"
@@ -104,6 +105,8 @@ type App struct {
 	rates       httpx.RateStore
 	// committed tells realtime of a commit (brokers other than postgres).
 	committed func()
+	// hosted serves hosting.dir at /, behind every route; nil without it.
+	hosted *hosting.Handler
 	// extraDeps are more dependencies for /readyz (the job queue, file
 	// storage), added as their services start.
 	extraDeps []dependency
@@ -160,6 +163,9 @@ func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.hosted, err = a.hosting(); err != nil {
+		return nil, err
+	}
 	pool, err := pg.Connect(ctx, pg.Config{URL: cfg.Database.URL, MaxConns: cfg.Database.MaxConns, AppName: "abe"})
 	if err != nil {
 		return nil, err
@@ -184,6 +190,27 @@ type model struct {
 	engine  *engine.Engine
 	openapi []byte
 	handler http.Handler
+}
+
+// reservedPaths are abe's own, never served from hosting.dir, each with
+// everything below it.
+var reservedPaths = []string{"/api", "/_", "/healthz", "/readyz", "/metrics"}
+
+// hosting is the handler of hosting.dir, or nil when nothing is hosted.
+// It serves from disk on every request, so a rebuilt app is served at
+// once (abe dev).
+func (a *App) hosting() (*hosting.Handler, error) {
+	dir := a.cfg.HostingDir()
+	if dir == "" {
+		return nil, nil
+	}
+	h := a.cfg.Hosting
+	var maxAge time.Duration
+	if h.MaxAge != nil {
+		maxAge = time.Duration(*h.MaxAge)
+	}
+	return hosting.New(hosting.Config{Dir: dir, SPA: h.SPA, ServiceWorker: h.ServiceWorker, MaxAge: maxAge, CSP: h.CSP,
+		Dev: a.opts.Dev, Reserved: reservedPaths, NotFound: http.HandlerFunc(httpx.NotFound)})
 }
 
 // newModel builds the model of cfg with its compiled rules.
@@ -451,7 +478,12 @@ func (a *App) routes(mdl *model) http.Handler {
 			Log:     a.log,
 		}))
 	}
-	r.NotFound(httpx.NotFound)
+	// The hosted app takes what no route does, so the API always wins.
+	if a.hosted != nil {
+		r.NotFound(a.hosted.ServeHTTP)
+	} else {
+		r.NotFound(httpx.NotFound)
+	}
 	r.MethodNotAllowed(httpx.MethodNotAllowed)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)

@@ -25,8 +25,9 @@ type ReloadResult struct {
 // new records engine, rules, OpenAPI document and realtime rule checks.
 // Open WebSocket connections stay, and their events are checked against
 // the new read rules from the next one on. The other sections of the file
-// (server, database, auth, mail, storage, realtime, jobs) take effect at
-// the next start. On an error the running model stays as it was.
+// (server, database, auth, mail, storage, realtime, jobs, hosting) take
+// effect at the next start; the hosted files themselves are read from disk
+// on every request. On an error the running model stays as it was.
 func (a *App) Reload(ctx context.Context, cfg *schema.Config, progress io.Writer) (*ReloadResult, error) {
 	a.reload.Lock()
 	defer a.reload.Unlock()

@@ -1,0 +1,120 @@
+package abe_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/abe-stack/abe"
+	"github.com/abe-stack/abe/internal/hosting"
+	"github.com/abe-stack/abe/internal/httpx"
+)
+
+// TestHosting: with hosting.dir, the app is served at / and every path
+// no route takes, and the API keeps every path it has and answers its
+// unknown ones as before.
+func TestHosting(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"index.html":               "<!doctype html><title>todo</title>",
+		"assets/index-DiwrgTda.js": "console.log(1)",
+		"sw.js":                    "// worker",
+		// A build that tries to shadow the API gets nowhere.
+		"api/openapi.json": "SHADOW", "healthz": "SHADOW", "readyz/index.html": "SHADOW", "metrics": "SHADOW", "_/index.html": "SHADOW",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := loadExample(t)
+	cfg.Hosting.Dir, cfg.Hosting.SPA = dir, true
+	cfg.Database.URL = migratedURL(t, cfg)
+	app, err := abe.New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	srv := httptest.NewServer(app.Handler())
+	t.Cleanup(srv.Close)
+
+	get := func(method, path, accept string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Header.Set("Accept", accept)
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if strings.Contains(string(b), "SHADOW") {
+			t.Errorf("%s %s served a file over the API", method, path)
+		}
+		return res, string(b)
+	}
+	const html = "text/html,application/xhtml+xml,*/*;q=0.8"
+	for _, path := range []string{"/", "/projects/42", "/settings"} {
+		res, body := get("GET", path, html)
+		if res.StatusCode != 200 || !strings.Contains(body, "<title>todo</title>") || res.Header.Get("Cache-Control") != "no-cache" ||
+			res.Header.Get("Content-Security-Policy") != hosting.DefaultCSP(strings.TrimPrefix(srv.URL, "http://")) {
+			t.Errorf("GET %s = %d %q %q", path, res.StatusCode, res.Header, body)
+		}
+	}
+	if res, _ := get("GET", "/assets/index-DiwrgTda.js", "*/*"); res.StatusCode != 200 || !strings.Contains(res.Header.Get("Cache-Control"), "immutable") {
+		t.Errorf("an asset: %d %q", res.StatusCode, res.Header)
+	}
+	// The API's own answers, untouched.
+	for _, c := range []struct {
+		path   string
+		status int
+		ctype  string
+	}{
+		{"/healthz", 200, "application/json"},
+		{"/readyz", 200, "application/json"},
+		{"/metrics", 200, "text/plain"},
+		{"/api/openapi.json", 200, "application/json"},
+		{"/api/unknown", 404, httpx.ContentTypeProblem},
+		{"/api/collections/nope/records", 404, httpx.ContentTypeProblem},
+		{"/api/collections/todos/records/not-a-uuid", 0, httpx.ContentTypeProblem},
+		{"/_/", 404, httpx.ContentTypeProblem},
+		{"/healthz/x", 404, httpx.ContentTypeProblem},
+		{"/.env", 404, httpx.ContentTypeProblem},
+	} {
+		res, body := get("GET", c.path, html)
+		if c.status != 0 && res.StatusCode != c.status || !strings.HasPrefix(res.Header.Get("Content-Type"), c.ctype) || strings.Contains(body, "<title>") {
+			t.Errorf("GET %s = %d %q, want %d %s", c.path, res.StatusCode, res.Header.Get("Content-Type"), c.status, c.ctype)
+		}
+		if strings.HasPrefix(c.path, "/api/") && res.Header.Get("Content-Security-Policy") != "default-src 'none'; frame-ancestors 'none'" {
+			t.Errorf("GET %s: the API's policy became %q", c.path, res.Header.Get("Content-Security-Policy"))
+		}
+	}
+	if res, _ := get("POST", "/healthz", html); res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /healthz = %d", res.StatusCode)
+	}
+	if res, _ := get("POST", "/projects", html); res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST /projects = %d %q", res.StatusCode, res.Header.Get("Allow"))
+	}
+}
+
+// TestHostingDirMissing: a hosting.dir that is not there stops the start
+// before the database is dialled, naming the directory.
+func TestHostingDirMissing(t *testing.T) {
+	t.Parallel()
+	cfg := loadExample(t)
+	cfg.Hosting.Dir = filepath.Join(t.TempDir(), "web", "dist")
+	cfg.Database.URL = "postgres://127.0.0.1:1/none?connect_timeout=1"
+	_, err := abe.New(context.Background(), cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), cfg.Hosting.Dir) || !strings.Contains(err.Error(), "hosting.dir") {
+		t.Fatalf("got %v, want an error naming %s", err, cfg.Hosting.Dir)
+	}
+}
