@@ -4,6 +4,7 @@
 import { createCoordinator, type CoordinationMode, type RefreshCoordinator } from "./coordinator.js";
 import { AbeError } from "./errors.js";
 import type { CallOptions, HttpTransport, RequestOptions, TokenProvider } from "./http.js";
+import { unref } from "./locks.js";
 
 /** An account, as the server shows it. */
 export interface AuthUser {
@@ -231,7 +232,7 @@ export class AuthClient implements TokenProvider {
       this.timer = undefined;
       this.refresh().catch(() => this.schedule());
     }, delay);
-    (this.timer as { unref?: () => void }).unref?.();
+    unref(this.timer);
   }
 
   private toSession(a: TokenAnswer): Session {

@@ -3,6 +3,7 @@
 // that a rotated refresh token is never presented twice.
 
 import type { Session } from "./auth.js";
+import { openPort, unref, webLocks, type Port } from "./locks.js";
 
 /**
  * Runs a token refresh once among every client sharing a name (the tabs
@@ -115,15 +116,6 @@ export interface BroadcastCoordinatorOptions {
   webLocks?: boolean;
 }
 
-interface LockManagerLike {
-  request<T>(name: string, cb: () => Promise<T>): Promise<T>;
-}
-
-function webLocks(): LockManagerLike | undefined {
-  const nav = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator;
-  return nav?.locks && typeof nav.locks.request === "function" ? nav.locks : undefined;
-}
-
 /**
  * Coordinates the tabs of one origin. With Web Locks the refresh runs
  * under a named lock (and the result is shared on the channel); without,
@@ -132,7 +124,7 @@ function webLocks(): LockManagerLike | undefined {
  * refreshing answers "busy"), and the others wait for its result.
  */
 export class BroadcastCoordinator implements RefreshCoordinator {
-  private readonly ch: BroadcastChannel;
+  private readonly port: Port;
   private readonly id = Math.random().toString(36).slice(2) + Date.now().toString(36);
   private readonly results = new Results();
   private readonly mine = new Map<string, Promise<Session | null>>();
@@ -140,7 +132,7 @@ export class BroadcastCoordinator implements RefreshCoordinator {
   private readonly executing = new Set<string>();
   private readonly waiters = new Map<string, Set<(m: Msg) => void>>();
   private readonly listeners = new Set<Listener>();
-  private readonly locks: LockManagerLike | undefined;
+  private readonly locks: LockManager | undefined;
   private readonly claimWindow: number;
   private readonly waitTimeout: number;
 
@@ -151,17 +143,11 @@ export class BroadcastCoordinator implements RefreshCoordinator {
     this.claimWindow = opts.claimWindow ?? 50;
     this.waitTimeout = opts.waitTimeout ?? 15_000;
     this.locks = opts.webLocks === false ? undefined : webLocks();
-    this.ch = new BroadcastChannel(name);
-    (this.ch as { unref?: () => void }).unref?.();
-    this.ch.onmessage = (e: MessageEvent) => this.onMessage(e.data as Msg);
+    this.port = openPort(name, false, (m) => this.onMessage(m as Msg));
   }
 
   private post(m: Msg): void {
-    try {
-      this.ch.postMessage(m);
-    } catch {
-      // closed
-    }
+    this.port.post(m);
   }
 
   private onMessage(m: Msg): void {
@@ -210,8 +196,8 @@ export class BroadcastCoordinator implements RefreshCoordinator {
     }
   }
 
-  private runLocked(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
-    return this.locks!.request(`${this.name}:refresh`, async () => {
+  private async runLocked(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
+    return await this.locks!.request(`${this.name}:refresh`, async () => {
       if (this.results.has(rt)) return this.results.get(rt) ?? null;
       return this.execute(rt, refresh);
     });
@@ -237,7 +223,7 @@ export class BroadcastCoordinator implements RefreshCoordinator {
       while (!st.result && !st.failed && Date.now() < deadline) {
         await new Promise<void>((r) => {
           const t = setTimeout(r, Math.max(0, deadline - Date.now()));
-          (t as { unref?: () => void }).unref?.();
+          unref(t);
           st.wake = () => {
             clearTimeout(t);
             r();
@@ -265,7 +251,7 @@ export class BroadcastCoordinator implements RefreshCoordinator {
 
   close(): void {
     this.listeners.clear();
-    this.ch.close();
+    this.port.close();
   }
 }
 

@@ -5,6 +5,7 @@
 // tests) the handles of one realm.
 
 import type { QueuedWrite, WriteOutcome } from "./queue.js";
+import { openPort, unref, webLocks } from "./locks.js";
 import type { RealtimeNotice, RecordData } from "./realtime.js";
 
 /** How tabs elect: "auto" picks Web Locks, else BroadcastChannel, else memory (one realm). */
@@ -31,61 +32,10 @@ export interface Leader {
   close(): void;
 }
 
-/** The part of the Web Locks API used here. */
-interface LockManagerLike {
-  request(name: string, opts: { ifAvailable?: boolean; signal?: AbortSignal }, cb: (lock: unknown) => Promise<void> | void): Promise<unknown>;
-}
-
 const noop = (): void => {};
-const unref = (t: unknown): void => (t as { unref?: () => void }).unref?.();
 
 /** Ids sort by start time, so the oldest tab wins a broadcast election. */
 const newId = (): string => Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
-
-interface Port {
-  post(m: unknown): void;
-  close(): void;
-}
-
-/** The memory channel: the ports of one realm by name. */
-const rooms = new Map<string, Set<(m: unknown) => void>>();
-
-/**
- * Opens a channel that delivers to the other ports of `name`, in order per
- * sender, as a structured clone (as BroadcastChannel does).
- */
-function openPort(name: string, memory: boolean, on: (m: unknown) => void): Port {
-  if (memory || typeof BroadcastChannel !== "function") {
-    let room = rooms.get(name);
-    if (!room) rooms.set(name, (room = new Set()));
-    const r = room;
-    const self = (m: unknown): void => on(m);
-    r.add(self);
-    return {
-      post(m) {
-        for (const p of r) {
-          if (p === self) continue;
-          const c = structuredClone(m);
-          queueMicrotask(() => r.has(p) && p(c));
-        }
-      },
-      close: () => r.delete(self),
-    };
-  }
-  const ch = new BroadcastChannel(name);
-  unref(ch); // Node: an open channel must not keep the process alive
-  ch.onmessage = (e: MessageEvent) => on(e.data);
-  return {
-    post(m) {
-      try {
-        ch.postMessage(m);
-      } catch {
-        // closed
-      }
-    },
-    close: () => ch.close(),
-  };
-}
 
 /** Memory elections: the waiting handles of each name, the leader first. */
 const queues = new Map<string, Array<(lead: boolean) => void>>();
@@ -109,7 +59,7 @@ const queues = new Map<string, Array<(lead: boolean) => void>>();
  * that (the queue's writes are idempotent by id).
  */
 export function electLeader(name: string, opts: LeaderOptions = {}): Leader {
-  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  const locks = webLocks();
   let mode = opts.mode ?? "auto";
   if (mode === "auto") mode = locks ? "web-locks" : typeof BroadcastChannel === "function" ? "broadcast" : "memory";
   const fns = new Set<(lead: boolean) => void>();

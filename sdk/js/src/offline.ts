@@ -9,6 +9,7 @@ import { RecordCache, type CacheQuery } from "./cache.js";
 import { AbeError, NotFoundError } from "./errors.js";
 import { compileFilter, type FilterEnv } from "./filter.js";
 import type { Transport } from "./http.js";
+import { unref } from "./locks.js";
 import { invertOperations, set, type Operation } from "./operations.js";
 import { LocalStorageQueueStorage, WriteQueue, type QueuedWrite, type QueueOptions, type QueueWriteOptions, type WriteOutcome } from "./queue.js";
 import { collectionTopic, RealtimeClient, recordTopic, type RealtimeEvent, type RealtimeHandler, type RealtimeNotice, type RecordData, type SubscribeOptions, type WebSocketConstructor } from "./realtime.js";
@@ -472,7 +473,7 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
       if (!this.subs.delete(fn) || this.subs.size > 0) return;
       // Kept for a while: a view that mounts again finds it live.
       this.linger = setTimeout(() => this.stop(), 10_000);
-      (this.linger as { unref?: () => void }).unref?.();
+      unref(this.linger);
     };
   }
 
@@ -550,7 +551,7 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
         this.retry = undefined;
         if (this.unbind.length > 0) void this.refetch();
       }, backoffDelay(this.attempt++, this.client.retryBackoff));
-      (this.retry as { unref?: () => void }).unref?.();
+      unref(this.retry);
     }
   }
 

@@ -6,6 +6,7 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import type { RecordCache, RecordData } from "./cache.js";
 import { AbeError, ConflictError, RateLimitedError } from "./errors.js";
 import type { Transport } from "./http.js";
+import { unref } from "./locks.js";
 import { applyOperations, jsonEqual, type Operation } from "./operations.js";
 import type { RecordOps, UndoRedoStack } from "./undo.js";
 
@@ -128,7 +129,7 @@ export class LocalStorageQueueStorage implements QueueStorage {
     this.storage.setItem(this.key + ":tabs", JSON.stringify(tabs));
     if (this.timer === undefined && typeof setInterval === "function") {
       this.timer = setInterval(() => this.beat(), Math.max(1000, this.staleAfter / 3));
-      (this.timer as { unref?: () => void }).unref?.();
+      unref(this.timer);
       // A reload or a closed tab hands its writes over at once: the next
       // page to load adopts them without waiting for staleAfter.
       const g = globalThis as { addEventListener?: (type: string, fn: () => void) => void };

@@ -4,6 +4,7 @@
 // so the next user of a shared computer never sees the last one's data.
 
 import type { RecordData } from "./realtime.js";
+import { unref, webLocks } from "./locks.js";
 import type { QueuedWrite } from "./queue.js";
 
 /** A record as the store keeps it: the server's copy and its version (a delete keeps the version). */
@@ -365,7 +366,7 @@ export class StoreQueueStorage {
 
   private get locks(): Locks | null {
     if (this.opts.locks !== undefined) return this.opts.locks;
-    return ((globalThis as { navigator?: { locks?: Locks } }).navigator?.locks as Locks | undefined) ?? null;
+    return webLocks() ?? null;
   }
 
   private lockName(tab: string): string {
@@ -384,7 +385,7 @@ export class StoreQueueStorage {
       });
     } else if (typeof setInterval === "function") {
       this.timer = setInterval(() => void this.save(this.writes), Math.max(1000, (this.opts.staleAfter ?? 15_000) / 3));
-      (this.timer as { unref?: () => void }).unref?.();
+      unref(this.timer);
     }
     (globalThis as { addEventListener?: (t: string, f: () => void) => void }).addEventListener?.("pagehide", () => this.flushJournal());
     const taken = await this.adopt();
