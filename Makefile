@@ -12,8 +12,10 @@ help: ## list the targets
 build: ## build bin/abe
 	$(GO) build -o $(BIN) ./cmd/abe
 
-dev: build ## build abe and serve examples/todo on http://127.0.0.1:8090 (local Postgres unless DATABASE_URL is set)
-	./$(BIN) dev --config $(EXAMPLE)
+dev: build ## build abe and the todo app, serve both on http://127.0.0.1:8090 (local Postgres unless DATABASE_URL is set)
+	@test -d examples/todo/web/node_modules || (cd examples/todo/web && npm ci --no-audit --no-fund --loglevel=error)
+	cd examples/todo/web && npm run --silent build
+	TODO_WEB_DIST=web/dist ./$(BIN) dev --config $(EXAMPLE)
 
 sdk: ## build the TypeScript SDK and pack it as sdk/js/abe-stack-sdk-<version>.tgz for npm install
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error && npm pack --silent
@@ -33,4 +35,4 @@ fuzz: ## fuzz the config parser for a minute
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 1m ./schema
 
 clean: ## remove bin/ and the example's local database
-	rm -rf bin examples/todo/.abe
+	rm -rf bin examples/todo/.abe examples/todo/web/dist

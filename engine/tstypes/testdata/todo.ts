@@ -15,6 +15,7 @@ export type ProjectsRecord = {
   owner: string;
   /** Ids of accounts. */
   members: string[];
+  order: unknown;
   /** The related records asked for with expand; what the caller may not read is left out. */
   expand?: { owner?: { id: string; name: string } | null; members?: Array<{ id: string; name: string }> };
 };
@@ -28,6 +29,7 @@ export type ProjectsCreate = {
   owner: string;
   /** Ids of accounts. */
   members?: string[];
+  order?: unknown;
 };
 
 /** A partial update of projects: the fields it names are set. */
@@ -37,6 +39,7 @@ export type ProjectsUpdate = {
   owner?: string;
   /** Ids of accounts. */
   members?: string[];
+  order?: unknown;
 };
 
 /** A record of todos, as the server answers it. */
@@ -81,10 +84,52 @@ export type TodosUpdate = {
   note?: string | null;
 };
 
+/** A record of invites, as the server answers it. */
+export type InvitesRecord = {
+  id: string;
+  /** Grows on every write; send it back in If-Match. */
+  version: number;
+  /** An ISO 8601 time. */
+  created_at: string;
+  /** An ISO 8601 time. */
+  updated_at: string;
+  /** The id of a projects record. */
+  project: string;
+  project_name: string | null;
+  email: string;
+  /** The id of an account. */
+  user: string | null;
+  /** The related records asked for with expand; what the caller may not read is left out. */
+  expand?: { project?: ProjectsRecord | null; user?: { id: string; name: string } | null };
+};
+
+/** The body of a create or a replace of invites. */
+export type InvitesCreate = {
+  /** Leave out for a server-made UUIDv7; offline clients send their own. */
+  id?: string;
+  /** The id of a projects record. */
+  project: string;
+  project_name?: string | null;
+  email: string;
+  /** The id of an account. */
+  user?: string | null;
+};
+
+/** A partial update of invites: the fields it names are set. */
+export type InvitesUpdate = {
+  /** The id of a projects record. */
+  project?: string;
+  project_name?: string | null;
+  email?: string;
+  /** The id of an account. */
+  user?: string | null;
+};
+
 /** Every collection, with the types of its records and bodies. */
 export interface Collections {
   projects: { record: ProjectsRecord; create: ProjectsCreate; update: ProjectsUpdate };
   todos: { record: TodosRecord; create: TodosCreate; update: TodosUpdate };
+  invites: { record: InvitesRecord; create: InvitesCreate; update: InvitesUpdate };
 }
 
 /** The name of a collection. */
