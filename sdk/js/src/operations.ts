@@ -169,19 +169,6 @@ export function decodeOperation(raw: unknown): Operation {
   return op;
 }
 
-/** Decodes a list of operations (at most 1000), as {@link decodeOperation}. */
-export function decodeOperations(raw: unknown): Operation[] {
-  if (!Array.isArray(raw)) throw decodeErr("ops must be a JSON array of operations");
-  if (raw.length > 1000) throw decodeErr(`${raw.length} ops; at most 1000 are allowed at once`);
-  return raw.map((r, i) => {
-    try {
-      return decodeOperation(r);
-    } catch (e) {
-      throw e instanceof OperationError ? decodeErr(`op ${i}: ${e.message}`) : e;
-    }
-  });
-}
-
 function validate(op: Operation): void {
   decodeOperation(op);
 }
