@@ -60,12 +60,12 @@ export interface TokenStore {
 
 /** Keeps the session in memory (the default): gone on reload. */
 export class MemoryTokenStore implements TokenStore {
-  #session: Session | null = null;
+  private session: Session | null = null;
   get(): Session | null {
-    return this.#session;
+    return this.session;
   }
   set(session: Session | null): void {
-    this.#session = session;
+    this.session = session;
   }
 }
 
@@ -82,17 +82,17 @@ export interface StorageLike {
  * from other tabs arrive through the `storage` event.
  */
 export class LocalStorageTokenStore implements TokenStore {
-  readonly #storage: StorageLike;
+  private readonly storage: StorageLike;
   constructor(
     private readonly key = "abe.session",
     storage?: StorageLike,
   ) {
     const s = storage ?? (globalThis as { localStorage?: StorageLike }).localStorage;
     if (!s) throw new Error("abe: localStorage is not available here");
-    this.#storage = s;
+    this.storage = s;
   }
   get(): Session | null {
-    const raw = this.#storage.getItem(this.key);
+    const raw = this.storage.getItem(this.key);
     if (!raw) return null;
     try {
       return JSON.parse(raw) as Session;
@@ -101,8 +101,8 @@ export class LocalStorageTokenStore implements TokenStore {
     }
   }
   set(session: Session | null): void {
-    if (session) this.#storage.setItem(this.key, JSON.stringify(session));
-    else this.#storage.removeItem(this.key);
+    if (session) this.storage.setItem(this.key, JSON.stringify(session));
+    else this.storage.removeItem(this.key);
   }
   subscribe(listener: (session: Session | null) => void): () => void {
     const w = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener };
@@ -159,139 +159,139 @@ interface MfaAnswer {
  * (single-flight) shortly before it expires or after a 401.
  */
 export class AuthClient implements TokenProvider {
-  readonly #store: TokenStore;
-  readonly #margin: number;
-  readonly #autoRefresh: boolean;
-  readonly #now: () => number;
-  readonly #coordinator: RefreshCoordinator;
-  readonly #listeners = new Set<AuthChangeListener>();
-  readonly #unsubs: Array<() => void> = [];
-  #session: Session | null | undefined; // undefined: not loaded yet
-  #inflight: Promise<Session | null> | null = null;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #closed = false;
+  private readonly store: TokenStore;
+  private readonly margin: number;
+  private readonly autoRefresh: boolean;
+  private readonly now: () => number;
+  private readonly coordinator: RefreshCoordinator;
+  private readonly listeners = new Set<AuthChangeListener>();
+  private readonly unsubs: Array<() => void> = [];
+  private session: Session | null | undefined; // undefined: not loaded yet
+  private inflight: Promise<Session | null> | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
 
   constructor(
     private readonly http: HttpTransport,
     opts: AuthOptions = {},
   ) {
-    this.#store = opts.tokenStore ?? new MemoryTokenStore();
-    this.#margin = (opts.refreshMargin ?? 60) * 1000;
-    this.#autoRefresh = opts.autoRefresh ?? true;
-    this.#now = opts.now ?? Date.now;
+    this.store = opts.tokenStore ?? new MemoryTokenStore();
+    this.margin = (opts.refreshMargin ?? 60) * 1000;
+    this.autoRefresh = opts.autoRefresh ?? true;
+    this.now = opts.now ?? Date.now;
     const name = opts.channelName ?? `abe-auth:${http.url}`;
     const c = opts.coordination ?? "auto";
-    this.#coordinator = typeof c === "string" ? createCoordinator(c, name) : c;
-    this.#unsubs.push(this.#coordinator.subscribe((s) => void this.#external(s, true)));
-    if (this.#store.subscribe) this.#unsubs.push(this.#store.subscribe((s) => void this.#external(s, false)));
+    this.coordinator = typeof c === "string" ? createCoordinator(c, name) : c;
+    this.unsubs.push(this.coordinator.subscribe((s) => void this.external(s, true)));
+    if (this.store.subscribe) this.unsubs.push(this.store.subscribe((s) => void this.external(s, false)));
   }
 
-  async #external(s: Session | null, save: boolean): Promise<void> {
-    const cur = await this.#load();
+  private async external(s: Session | null, save: boolean): Promise<void> {
+    const cur = await this.load();
     if (cur?.accessToken === s?.accessToken) return;
-    if (save) await this.#store.set(s);
-    this.#session = s;
-    this.#schedule();
-    this.#emit("external");
+    if (save) await this.store.set(s);
+    this.session = s;
+    this.schedule();
+    this.emit("external");
   }
 
-  #emit(event: AuthChangeEvent): void {
-    for (const l of [...this.#listeners]) {
+  private emit(event: AuthChangeEvent): void {
+    for (const l of [...this.listeners]) {
       try {
-        l(this.#session ?? null, event);
+        l(this.session ?? null, event);
       } catch {
         // a listener's failure is its own
       }
     }
   }
 
-  async #load(): Promise<Session | null> {
-    if (this.#session === undefined) {
-      this.#session = (await this.#store.get()) ?? null;
-      this.#schedule();
+  private async load(): Promise<Session | null> {
+    if (this.session === undefined) {
+      this.session = (await this.store.get()) ?? null;
+      this.schedule();
     }
-    return this.#session;
+    return this.session;
   }
 
-  async #save(s: Session | null, event: AuthChangeEvent, publish = true): Promise<void> {
-    this.#session = s;
-    await this.#store.set(s);
-    this.#schedule();
-    if (publish) this.#coordinator.publish(s);
-    this.#emit(event);
+  private async save(s: Session | null, event: AuthChangeEvent, publish = true): Promise<void> {
+    this.session = s;
+    await this.store.set(s);
+    this.schedule();
+    if (publish) this.coordinator.publish(s);
+    this.emit(event);
   }
 
-  #schedule(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const s = this.#session;
-    if (!this.#autoRefresh || !s || this.#closed) return;
-    const delay = Math.max(1000, s.expiresAt - this.#margin - this.#now());
+  private schedule(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const s = this.session;
+    if (!this.autoRefresh || !s || this.closed) return;
+    const delay = Math.max(1000, s.expiresAt - this.margin - this.now());
     if (delay > 2 ** 31 - 1) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.refresh().catch(() => this.#schedule());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.refresh().catch(() => this.schedule());
     }, delay);
-    unref(this.#timer);
+    unref(this.timer);
   }
 
-  #toSession(a: TokenAnswer): Session {
-    return { user: a.user, accessToken: a.access_token, refreshToken: a.refresh_token, expiresAt: this.#now() + a.expires_in * 1000 };
+  private toSession(a: TokenAnswer): Session {
+    return { user: a.user, accessToken: a.access_token, refreshToken: a.refresh_token, expiresAt: this.now() + a.expires_in * 1000 };
   }
 
-  #post<T>(path: string, body: unknown, opts: CallOptions & { auth?: boolean } = {}): Promise<T> {
+  private post<T>(path: string, body: unknown, opts: CallOptions & { auth?: boolean } = {}): Promise<T> {
     const ro: RequestOptions = { auth: opts.auth ?? false, signal: opts.signal };
     return this.http.request<T>("POST", `/api/auth/${path}`, body, ro).then((r) => r.data);
   }
 
   /** The current session (loaded from the store), or null. */
   getSession(): Promise<Session | null> {
-    return this.#load();
+    return this.load();
   }
 
   /** Registers an account and logs it in (or, with email verification on, answers `{status: "verification_sent"}`). */
   async register(input: { email: string; password: string; name?: string }, opts: CallOptions = {}): Promise<Session | VerificationSent> {
-    const a = await this.#post<TokenAnswer | VerificationSent>("register", input, opts);
+    const a = await this.post<TokenAnswer | VerificationSent>("register", input, opts);
     if ("status" in a) return a;
-    const s = this.#toSession(a);
-    await this.#save(s, "login");
+    const s = this.toSession(a);
+    await this.save(s, "login");
     return s;
   }
 
   /** Logs in: a session, or an {@link MfaChallenge} for an account with two-factor authentication. */
   async login(input: { email: string; password: string }, opts: CallOptions = {}): Promise<Session | MfaChallenge> {
-    const a = await this.#post<TokenAnswer | MfaAnswer>("login", input, opts);
+    const a = await this.post<TokenAnswer | MfaAnswer>("login", input, opts);
     if ("mfa_required" in a && a.mfa_required)
       return { mfaRequired: true, mfaToken: a.mfa_token, methods: a.methods ?? [], expiresIn: a.expires_in ?? 0 };
-    const s = this.#toSession(a as TokenAnswer);
-    await this.#save(s, "login");
+    const s = this.toSession(a as TokenAnswer);
+    await this.save(s, "login");
     return s;
   }
 
   /** Completes an MFA login with a TOTP code or a recovery code. */
   async verifyMfa(mfaToken: string, factor: { code: string } | { recoveryCode: string }, opts: CallOptions = {}): Promise<Session> {
     const body = "code" in factor ? { mfa_token: mfaToken, code: factor.code } : { mfa_token: mfaToken, recovery_code: factor.recoveryCode };
-    const s = this.#toSession(await this.#post<TokenAnswer>("mfa/verify", body, opts));
-    await this.#save(s, "login");
+    const s = this.toSession(await this.post<TokenAnswer>("mfa/verify", body, opts));
+    await this.save(s, "login");
     return s;
   }
 
   /** Ends this session on the server (best effort) and forgets it here. */
   async logout(opts: CallOptions = {}): Promise<void> {
-    const s = await this.#load();
+    const s = await this.load();
     try {
-      if (s) await this.#post("logout", { refresh_token: s.refreshToken }, { ...opts, auth: true });
+      if (s) await this.post("logout", { refresh_token: s.refreshToken }, { ...opts, auth: true });
     } catch (e) {
       if (!(e instanceof AbeError)) throw e; // aborted
     } finally {
-      if (!opts.signal?.aborted) await this.#save(null, "logout");
+      if (!opts.signal?.aborted) await this.save(null, "logout");
     }
   }
 
   /** Ends every session of the account and forgets this one. */
   async logoutAll(opts: CallOptions = {}): Promise<void> {
-    await this.#post("logout-all", undefined, { ...opts, auth: true });
-    await this.#save(null, "logout");
+    await this.post("logout-all", undefined, { ...opts, auth: true });
+    await this.save(null, "logout");
   }
 
   /** The logged-in account, as the server has it now. */
@@ -301,7 +301,7 @@ export class AuthClient implements TokenProvider {
 
   /** Uses a session obtained elsewhere (a server-side login, tests). */
   async setSession(s: Session | null): Promise<void> {
-    await this.#save(s, s ? "login" : "logout");
+    await this.save(s, s ? "login" : "logout");
   }
 
   /**
@@ -311,33 +311,33 @@ export class AuthClient implements TokenProvider {
    * session is then cleared). Network errors reject and keep the session.
    */
   refresh(): Promise<Session | null> {
-    if (!this.#inflight) {
-      this.#inflight = this.#doRefresh().finally(() => {
-        this.#inflight = null;
+    if (!this.inflight) {
+      this.inflight = this.doRefresh().finally(() => {
+        this.inflight = null;
       });
     }
-    return this.#inflight;
+    return this.inflight;
   }
 
-  async #doRefresh(): Promise<Session | null> {
-    const s = await this.#load();
+  private async doRefresh(): Promise<Session | null> {
+    const s = await this.load();
     if (!s) return null;
     const rt = s.refreshToken;
-    const next = await this.#coordinator.run(rt, async () => {
+    const next = await this.coordinator.run(rt, async () => {
       // Under the lock: another tab with a shared store may have rotated it.
-      const stored = (await this.#store.get()) ?? null;
+      const stored = (await this.store.get()) ?? null;
       if (stored && stored.refreshToken !== rt) return stored;
       try {
-        return this.#toSession(await this.#post<TokenAnswer>("refresh", { refresh_token: rt }));
+        return this.toSession(await this.post<TokenAnswer>("refresh", { refresh_token: rt }));
       } catch (e) {
         if (e instanceof AbeError && e.status === 401) return null;
         throw e;
       }
     });
-    const cur = this.#session;
+    const cur = this.session;
     if (cur && cur.refreshToken !== rt) return cur; // changed meanwhile (a login)
-    if (next === null) await this.#save(null, "logout", false);
-    else if (next.accessToken !== cur?.accessToken) await this.#save(next, "refresh", false);
+    if (next === null) await this.save(null, "logout", false);
+    else if (next.accessToken !== cur?.accessToken) await this.save(next, "refresh", false);
     return next;
   }
 
@@ -347,8 +347,8 @@ export class AuthClient implements TokenProvider {
    * {@link onAuthChange}, to re-authenticate its socket.
    */
   async getAccessToken(_signal?: AbortSignal): Promise<string | null> {
-    let s = await this.#load();
-    if (s && this.#now() >= s.expiresAt - this.#margin) {
+    let s = await this.load();
+    if (s && this.now() >= s.expiresAt - this.margin) {
       try {
         s = await this.refresh();
       } catch {
@@ -360,7 +360,7 @@ export class AuthClient implements TokenProvider {
 
   /** @internal The transport calls this after a 401 for `token`. */
   async onUnauthorized(token: string): Promise<boolean> {
-    const s = await this.#load();
+    const s = await this.load();
     if (!s) return false;
     if (s.accessToken !== token) return true; // already refreshed
     try {
@@ -372,13 +372,13 @@ export class AuthClient implements TokenProvider {
 
   /** Calls `listener` on every login, refresh and logout; returns an unsubscribe function. */
   onAuthChange(listener: AuthChangeListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Calls `listener` with the new access token (null after a logout) whenever it changes. */
   onTokenChange(listener: (token: string | null) => void): () => void {
-    let last: string | null | undefined = this.#session === undefined ? undefined : (this.#session?.accessToken ?? null);
+    let last: string | null | undefined = this.session === undefined ? undefined : (this.session?.accessToken ?? null);
     return this.onAuthChange((s) => {
       const t = s?.accessToken ?? null;
       if (t !== last) listener((last = t));
@@ -387,10 +387,10 @@ export class AuthClient implements TokenProvider {
 
   /** Stops the refresh timer and releases the cross-tab channel. */
   close(): void {
-    this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    for (const u of this.#unsubs) u();
-    this.#coordinator.close();
-    this.#listeners.clear();
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    for (const u of this.unsubs) u();
+    this.coordinator.close();
+    this.listeners.clear();
   }
 }

@@ -87,12 +87,12 @@ function compareBy(sort: string | undefined): (a: RecordData, b: RecordData) => 
  *   invalidate it (a `delete`, or `match: false`).
  */
 export class RecordCache {
-  readonly #entries = new Map<string, Entry>();
-  readonly #queries = new Map<string, QueryState>();
-  readonly #watchers = new Set<(collection: string, id: string) => void>();
-  #batching = 0;
+  private readonly entries = new Map<string, Entry>();
+  private readonly queries = new Map<string, QueryState>();
+  private readonly watchers = new Set<(collection: string, id: string) => void>();
+  private batching = 0;
   /** Queries changed inside a batch: sorted and told once at its end (true: stale too). */
-  #pending = new Map<QueryState, { sort: boolean; stale: boolean }>();
+  private pending = new Map<QueryState, { sort: boolean; stale: boolean }>();
 
   /**
    * Runs fn with query work deferred: a page of records, or a batch of
@@ -100,16 +100,16 @@ export class RecordCache {
    * (which made storing n records O(n²)). Record observers hear at once.
    */
   batch<T>(fn: () => T): T {
-    this.#batching++;
+    this.batching++;
     try {
       return fn();
     } finally {
-      if (--this.#batching === 0) {
-        const todo = [...this.#pending];
-        this.#pending.clear();
+      if (--this.batching === 0) {
+        const todo = [...this.pending];
+        this.pending.clear();
         for (const [s, p] of todo) {
-          if (p.sort) this.#sort(s);
-          this.#notifyQuery(s, p.stale, true);
+          if (p.sort) this.sort(s);
+          this.notifyQuery(s, p.stale, true);
         }
       }
     }
@@ -120,28 +120,28 @@ export class RecordCache {
    * (the offline store writes them through); returns the removal.
    */
   onRecordChange(fn: (collection: string, id: string) => void): () => void {
-    this.#watchers.add(fn);
-    return () => this.#watchers.delete(fn);
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
   }
 
   /** The ids of a query's result, in order, or undefined before setQuery. */
   getQueryIds<R extends RecordData>(query: CacheQuery<R>): readonly string[] | undefined {
-    return this.#queries.get(queryKey(query as CacheQuery))?.ids;
+    return this.queries.get(queryKey(query as CacheQuery))?.ids;
   }
 
-  #entry(c: string, id: string): Entry {
+  private entry(c: string, id: string): Entry {
     const k = key(c, id);
-    let e = this.#entries.get(k);
+    let e = this.entries.get(k);
     if (!e) {
       e = { server: undefined, version: 0, deleted: false, layers: [], observers: new Set() };
-      this.#entries.set(k, e);
+      this.entries.set(k, e);
     }
     return e;
   }
 
   /** The record with its pending writes applied, or undefined (unknown, deleted, or invalidated). */
   get<R extends RecordData = RecordData>(collection: string, id: string): R | undefined {
-    const e = this.#entries.get(key(collection, id));
+    const e = this.entries.get(key(collection, id));
     if (!e) return undefined;
     let r = e.server;
     for (const l of e.layers) r = l.fn(r);
@@ -150,48 +150,48 @@ export class RecordCache {
 
   /** The newest server version the cache knows of the record (0 when none). */
   getVersion(collection: string, id: string): number {
-    return this.#entries.get(key(collection, id))?.version ?? 0;
+    return this.entries.get(key(collection, id))?.version ?? 0;
   }
 
   /** The record as the server last sent it, without pending writes. */
   getServer<R extends RecordData = RecordData>(collection: string, id: string): R | undefined {
-    return this.#entries.get(key(collection, id))?.server as R | undefined;
+    return this.entries.get(key(collection, id))?.server as R | undefined;
   }
 
   /** Whether the server deleted the record (as far as the cache heard). */
   isDeleted(collection: string, id: string): boolean {
-    return this.#entries.get(key(collection, id))?.deleted ?? false;
+    return this.entries.get(key(collection, id))?.deleted ?? false;
   }
 
   /** Stores a record the server sent. Answers false, changing nothing, when the cache knows a newer version. */
   put(collection: string, record: RecordData): boolean {
-    const e = this.#entry(collection, record.id);
+    const e = this.entry(collection, record.id);
     if (record.version < e.version || (e.deleted && record.version <= e.version)) return false;
     e.server = record;
     e.version = record.version;
     e.deleted = false;
-    this.#changed(collection, record.id, undefined);
+    this.changed(collection, record.id, undefined);
     return true;
   }
 
   /** Marks the record deleted at a version (a newer write can bring it back). */
   remove(collection: string, id: string, version = Number.MAX_SAFE_INTEGER): boolean {
-    const e = this.#entry(collection, id);
+    const e = this.entry(collection, id);
     if (version < e.version) return false;
     e.server = undefined;
     e.version = version;
     e.deleted = true;
-    this.#changed(collection, id, false);
+    this.changed(collection, id, false);
     return true;
   }
 
   /** Forgets the record's data (keeping the version): it changed in a way the cache did not see. Refetch it. */
   invalidate(collection: string, id: string, version = 0): boolean {
-    const e = this.#entry(collection, id);
+    const e = this.entry(collection, id);
     if (version < e.version) return false;
     e.server = undefined;
     e.version = version;
-    this.#changed(collection, id, undefined);
+    this.changed(collection, id, undefined);
     return true;
   }
 
@@ -203,13 +203,13 @@ export class RecordCache {
    * Answers whether the cache changed.
    */
   applyEvent(collection: string, event: RealtimeEvent, query?: CacheQuery): boolean {
-    const e = this.#entries.get(key(collection, event.id));
+    const e = this.entries.get(key(collection, event.id));
     const known = e?.version ?? 0;
     if (event.op === "delete") return this.remove(collection, event.id, event.version);
-    if (event.match === false && query) this.#setMember(query, event.id, false);
+    if (event.match === false && query) this.setMember(query, event.id, false);
     if (event.version <= known && !(event.record && event.version === known && !e?.server)) return false;
     if (event.record) {
-      if (query) this.#setMember(query, event.id, true, false);
+      if (query) this.setMember(query, event.id, true, false);
       return this.put(collection, event.record);
     }
     return this.invalidate(collection, event.id, event.version);
@@ -217,23 +217,23 @@ export class RecordCache {
 
   /** Adds a pending write's change on top of the record. */
   addLayer(collection: string, id: string, layerId: string, fn: CacheLayer): void {
-    const e = this.#entry(collection, id);
+    const e = this.entry(collection, id);
     e.layers.push({ id: layerId, fn });
-    this.#changed(collection, id, undefined);
+    this.changed(collection, id, undefined);
   }
 
   /** Removes a pending write's change (it landed, or rolled back); `put` may store the server's answer first. */
   removeLayer(collection: string, id: string, layerId: string): void {
-    const e = this.#entries.get(key(collection, id));
+    const e = this.entries.get(key(collection, id));
     if (!e) return;
     const n = e.layers.length;
     e.layers = e.layers.filter((l) => l.id !== layerId);
-    if (e.layers.length !== n) this.#changed(collection, id, undefined);
+    if (e.layers.length !== n) this.changed(collection, id, undefined);
   }
 
   /** Observes one record: `fn` gets it (with pending writes) whenever it changes. Returns the removal. */
   observe<R extends RecordData = RecordData>(collection: string, id: string, fn: (record: R | undefined) => void): () => void {
-    const e = this.#entry(collection, id);
+    const e = this.entry(collection, id);
     const f = fn as (r: RecordData | undefined) => void;
     e.observers.add(f);
     return () => e.observers.delete(f);
@@ -241,15 +241,15 @@ export class RecordCache {
 
   /** Stores a query's result (from a list request): its records, and their order. */
   setQuery<R extends RecordData>(query: CacheQuery<R>, records: R[]): void {
-    const s = this.#query(query);
+    const s = this.query(query);
     this.batch(() => {
       for (const r of records) this.put(query.collection, r);
-      this.#setIds(s, records.map((r) => r.id));
-      this.#notifyQuery(s, false);
+      this.setIds(s, records.map((r) => r.id));
+      this.notifyQuery(s, false);
     });
   }
 
-  #setIds(s: QueryState, ids: string[]): void {
+  private setIds(s: QueryState, ids: string[]): void {
     s.ids = ids;
     s.members = new Set(ids);
   }
@@ -260,37 +260,37 @@ export class RecordCache {
    * offline, or a server page with the pending creates that belong).
    */
   setQueryIds<R extends RecordData>(query: CacheQuery<R>, ids: readonly string[]): void {
-    const s = this.#query(query);
-    this.#setIds(s, [...new Set(ids)]);
-    this.#sort(s);
-    this.#notifyQuery(s, false);
+    const s = this.query(query);
+    this.setIds(s, [...new Set(ids)]);
+    this.sort(s);
+    this.notifyQuery(s, false);
   }
 
   /** The query's result as the cache knows it, or undefined before setQuery. */
   getQuery<R extends RecordData = RecordData>(query: CacheQuery<R>): R[] | undefined {
-    const s = this.#queries.get(queryKey(query as CacheQuery));
-    return s?.ids ? (this.#records(s) as R[]) : undefined;
+    const s = this.queries.get(queryKey(query as CacheQuery));
+    return s?.ids ? (this.records(s) as R[]) : undefined;
   }
 
   /** Observes a query: `fn` is called when a member changes or the result may have changed. Returns the removal. */
   observeQuery<R extends RecordData = RecordData>(query: CacheQuery<R>, fn: (update: QueryUpdate<R>) => void): () => void {
-    const s = this.#query(query);
+    const s = this.query(query);
     const f = fn as unknown as (u: QueryUpdate) => void;
     s.observers.add(f);
     return () => s.observers.delete(f);
   }
 
-  #query<R extends RecordData>(q: CacheQuery<R>): QueryState {
+  private query<R extends RecordData>(q: CacheQuery<R>): QueryState {
     const k = queryKey(q as CacheQuery);
-    let s = this.#queries.get(k);
+    let s = this.queries.get(k);
     if (!s) {
       s = { q: q as CacheQuery, ids: undefined, members: new Set(), observers: new Set() };
-      this.#queries.set(k, s);
+      this.queries.set(k, s);
     } else if (q.match && !s.q.match) s.q = q as CacheQuery;
     return s;
   }
 
-  #records(s: QueryState): RecordData[] {
+  private records(s: QueryState): RecordData[] {
     const out: RecordData[] = [];
     for (const id of s.ids ?? []) {
       const r = this.get(s.q.collection, id);
@@ -299,47 +299,47 @@ export class RecordCache {
     return out;
   }
 
-  #setMember(q: CacheQuery, id: string, member: boolean, notify = true): void {
-    const s = this.#queries.get(queryKey(q));
+  private setMember(q: CacheQuery, id: string, member: boolean, notify = true): void {
+    const s = this.queries.get(queryKey(q));
     if (!s?.ids) return;
     const has = s.members.has(id);
     if (has === member) return;
-    if (member) this.#addId(s, id);
-    else this.#dropId(s, id);
-    if (notify) this.#notifyQuery(s, false);
+    if (member) this.addId(s, id);
+    else this.dropId(s, id);
+    if (notify) this.notifyQuery(s, false);
   }
 
-  #addId(s: QueryState, id: string): void {
+  private addId(s: QueryState, id: string): void {
     s.ids!.push(id);
     s.members.add(id);
   }
 
-  #dropId(s: QueryState, id: string): void {
+  private dropId(s: QueryState, id: string): void {
     s.ids = s.ids!.filter((x) => x !== id);
     s.members.delete(id);
   }
 
-  #notifyQuery(s: QueryState, stale: boolean, now = false, sort = false): void {
-    if (this.#batching > 0 && !now) {
-      const p = this.#pending.get(s) ?? { sort: false, stale: false };
+  private notifyQuery(s: QueryState, stale: boolean, now = false, sort = false): void {
+    if (this.batching > 0 && !now) {
+      const p = this.pending.get(s) ?? { sort: false, stale: false };
       p.sort ||= sort;
       p.stale ||= stale;
-      this.#pending.set(s, p);
+      this.pending.set(s, p);
       return;
     }
-    if (sort) this.#sort(s);
+    if (sort) this.sort(s);
     if (s.observers.size === 0) return;
-    const u: QueryUpdate = { records: this.#records(s), stale };
+    const u: QueryUpdate = { records: this.records(s), stale };
     for (const f of [...s.observers]) f(u);
   }
 
   /** A record changed: tell its observers, and place it in the queries of its collection. */
-  #changed(collection: string, id: string, forceMember: boolean | undefined): void {
+  private changed(collection: string, id: string, forceMember: boolean | undefined): void {
     const r = this.get(collection, id);
-    const e = this.#entries.get(key(collection, id));
-    for (const f of [...this.#watchers]) f(collection, id);
+    const e = this.entries.get(key(collection, id));
+    for (const f of [...this.watchers]) f(collection, id);
     for (const f of [...(e?.observers ?? [])]) f(r);
-    for (const s of this.#queries.values()) {
+    for (const s of this.queries.values()) {
       if (s.q.collection !== collection || !s.ids) continue;
       const has = s.members.has(id);
       let member = forceMember;
@@ -347,16 +347,16 @@ export class RecordCache {
       if (member === undefined && !r) member = e?.deleted ? false : has; // invalidated: keep its place
       if (member === undefined) {
         // A filtered query the cache cannot evaluate.
-        this.#notifyQuery(s, !has, false, has);
+        this.notifyQuery(s, !has, false, has);
         continue;
       }
-      if (member && !has) this.#addId(s, id);
-      if (!member && has) this.#dropId(s, id);
-      if (member || has) this.#notifyQuery(s, false, false, member);
+      if (member && !has) this.addId(s, id);
+      if (!member && has) this.dropId(s, id);
+      if (member || has) this.notifyQuery(s, false, false, member);
     }
   }
 
-  #sort(s: QueryState): void {
+  private sort(s: QueryState): void {
     if (!s.ids) return;
     const cmp = compareBy(s.q.sort);
     const c = s.q.collection;
@@ -367,13 +367,13 @@ export class RecordCache {
 
   /** Forgets everything (observers stay registered). */
   clear(): void {
-    for (const e of this.#entries.values()) {
+    for (const e of this.entries.values()) {
       e.server = undefined;
       e.version = 0;
       e.deleted = false;
       e.layers = [];
     }
-    for (const s of this.#queries.values()) {
+    for (const s of this.queries.values()) {
       s.ids = undefined;
       s.members.clear();
     }

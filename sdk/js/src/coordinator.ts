@@ -33,16 +33,16 @@ type Listener = (session: Session | null) => void;
 
 /** Remembers the last few results by refresh token. */
 class Results {
-  readonly #m = new Map<string, Session | null>();
+  private readonly m = new Map<string, Session | null>();
   get(rt: string): Session | null | undefined {
-    return this.#m.get(rt);
+    return this.m.get(rt);
   }
   has(rt: string): boolean {
-    return this.#m.has(rt);
+    return this.m.has(rt);
   }
   put(rt: string, s: Session | null): void {
-    this.#m.set(rt, s);
-    if (this.#m.size > 16) this.#m.delete(this.#m.keys().next().value as string);
+    this.m.set(rt, s);
+    if (this.m.size > 16) this.m.delete(this.m.keys().next().value as string);
   }
 }
 
@@ -55,15 +55,15 @@ const registry = new Map<string, Shared>();
 
 /** Coordinates the clients of one JavaScript realm that share `name`. */
 export class MemoryCoordinator implements RefreshCoordinator {
-  readonly #shared: Shared;
-  readonly #own = new Set<Listener>();
+  private readonly shared: Shared;
+  private readonly own = new Set<Listener>();
   constructor(name: string) {
     let s = registry.get(name);
     if (!s) registry.set(name, (s = { inflight: new Map(), results: new Results(), listeners: new Set() }));
-    this.#shared = s;
+    this.shared = s;
   }
   run(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
-    const { inflight, results } = this.#shared;
+    const { inflight, results } = this.shared;
     if (results.has(rt)) return Promise.resolve(results.get(rt) ?? null);
     let p = inflight.get(rt);
     if (!p) {
@@ -83,19 +83,19 @@ export class MemoryCoordinator implements RefreshCoordinator {
     return p;
   }
   publish(session: Session | null): void {
-    for (const l of this.#shared.listeners) if (!this.#own.has(l)) l(session);
+    for (const l of this.shared.listeners) if (!this.own.has(l)) l(session);
   }
   subscribe(listener: Listener): () => void {
-    this.#shared.listeners.add(listener);
-    this.#own.add(listener);
+    this.shared.listeners.add(listener);
+    this.own.add(listener);
     return () => {
-      this.#shared.listeners.delete(listener);
-      this.#own.delete(listener);
+      this.shared.listeners.delete(listener);
+      this.own.delete(listener);
     };
   }
   close(): void {
-    for (const l of this.#own) this.#shared.listeners.delete(l);
-    this.#own.clear();
+    for (const l of this.own) this.shared.listeners.delete(l);
+    this.own.clear();
   }
 }
 
@@ -124,102 +124,102 @@ export interface BroadcastCoordinatorOptions {
  * refreshing answers "busy"), and the others wait for its result.
  */
 export class BroadcastCoordinator implements RefreshCoordinator {
-  readonly #port: Port;
-  readonly #id = Math.random().toString(36).slice(2) + Date.now().toString(36);
-  readonly #results = new Results();
-  readonly #mine = new Map<string, Promise<Session | null>>();
+  private readonly port: Port;
+  private readonly id = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  private readonly results = new Results();
+  private readonly mine = new Map<string, Promise<Session | null>>();
   /** The refresh tokens this tab is refreshing now (it answers claims with "busy"). */
-  readonly #executing = new Set<string>();
-  readonly #waiters = new Map<string, Set<(m: Msg) => void>>();
-  readonly #listeners = new Set<Listener>();
-  readonly #locks: LockManager | undefined;
-  readonly #claimWindow: number;
-  readonly #waitTimeout: number;
+  private readonly executing = new Set<string>();
+  private readonly waiters = new Map<string, Set<(m: Msg) => void>>();
+  private readonly listeners = new Set<Listener>();
+  private readonly locks: LockManager | undefined;
+  private readonly claimWindow: number;
+  private readonly waitTimeout: number;
 
   constructor(
     private readonly name: string,
     opts: BroadcastCoordinatorOptions = {},
   ) {
-    this.#claimWindow = opts.claimWindow ?? 50;
-    this.#waitTimeout = opts.waitTimeout ?? 15_000;
-    this.#locks = opts.webLocks === false ? undefined : webLocks();
-    this.#port = openPort(name, false, (m) => this.#onMessage(m as Msg));
+    this.claimWindow = opts.claimWindow ?? 50;
+    this.waitTimeout = opts.waitTimeout ?? 15_000;
+    this.locks = opts.webLocks === false ? undefined : webLocks();
+    this.port = openPort(name, false, (m) => this.onMessage(m as Msg));
   }
 
-  #post(m: Msg): void {
-    this.#port.post(m);
+  private post(m: Msg): void {
+    this.port.post(m);
   }
 
-  #onMessage(m: Msg): void {
-    if (!m || typeof m !== "object" || m.id === this.#id) return;
+  private onMessage(m: Msg): void {
+    if (!m || typeof m !== "object" || m.id === this.id) return;
     if (m.t === "session") {
-      for (const l of this.#listeners) l(m.session);
+      for (const l of this.listeners) l(m.session);
       return;
     }
-    if (m.t === "claim" && this.#executing.has(m.rt)) this.#post({ t: "busy", id: this.#id, rt: m.rt });
-    if (m.t === "done") this.#results.put(m.rt, m.session);
-    for (const w of this.#waiters.get(m.rt) ?? []) w(m);
+    if (m.t === "claim" && this.executing.has(m.rt)) this.post({ t: "busy", id: this.id, rt: m.rt });
+    if (m.t === "done") this.results.put(m.rt, m.session);
+    for (const w of this.waiters.get(m.rt) ?? []) w(m);
   }
 
-  #watch(rt: string, fn: (m: Msg) => void): () => void {
-    let s = this.#waiters.get(rt);
-    if (!s) this.#waiters.set(rt, (s = new Set()));
+  private watch(rt: string, fn: (m: Msg) => void): () => void {
+    let s = this.waiters.get(rt);
+    if (!s) this.waiters.set(rt, (s = new Set()));
     s.add(fn);
     return () => {
       s.delete(fn);
-      if (s.size === 0) this.#waiters.delete(rt);
+      if (s.size === 0) this.waiters.delete(rt);
     };
   }
 
   run(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
-    if (this.#results.has(rt)) return Promise.resolve(this.#results.get(rt) ?? null);
-    let p = this.#mine.get(rt);
+    if (this.results.has(rt)) return Promise.resolve(this.results.get(rt) ?? null);
+    let p = this.mine.get(rt);
     if (!p) {
-      p = (this.#locks ? this.#runLocked(rt, refresh) : this.#runClaimed(rt, refresh)).finally(() => this.#mine.delete(rt));
-      this.#mine.set(rt, p);
+      p = (this.locks ? this.runLocked(rt, refresh) : this.runClaimed(rt, refresh)).finally(() => this.mine.delete(rt));
+      this.mine.set(rt, p);
     }
     return p;
   }
 
-  async #execute(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
-    this.#executing.add(rt);
+  private async execute(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
+    this.executing.add(rt);
     try {
       const s = await refresh();
-      this.#results.put(rt, s);
-      this.#post({ t: "done", id: this.#id, rt, session: s });
+      this.results.put(rt, s);
+      this.post({ t: "done", id: this.id, rt, session: s });
       return s;
     } catch (e) {
-      this.#post({ t: "failed", id: this.#id, rt });
+      this.post({ t: "failed", id: this.id, rt });
       throw e;
     } finally {
-      this.#executing.delete(rt);
+      this.executing.delete(rt);
     }
   }
 
-  async #runLocked(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
-    return await this.#locks!.request(`${this.name}:refresh`, async () => {
-      if (this.#results.has(rt)) return this.#results.get(rt) ?? null;
-      return this.#execute(rt, refresh);
+  private async runLocked(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
+    return await this.locks!.request(`${this.name}:refresh`, async () => {
+      if (this.results.has(rt)) return this.results.get(rt) ?? null;
+      return this.execute(rt, refresh);
     });
   }
 
-  async #runClaimed(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
+  private async runClaimed(rt: string, refresh: () => Promise<Session | null>): Promise<Session | null> {
     // Claim, and listen for competing claims, "busy" answers and results.
     const st: { lose: boolean; failed: boolean; result?: { s: Session | null }; wake?: () => void } = { lose: false, failed: false };
-    const stop = this.#watch(rt, (m) => {
-      if (m.t === "busy" || (m.t === "claim" && m.id < this.#id)) st.lose = true;
+    const stop = this.watch(rt, (m) => {
+      if (m.t === "busy" || (m.t === "claim" && m.id < this.id)) st.lose = true;
       else if (m.t === "done") st.result = { s: m.session };
       else if (m.t === "failed") st.failed = true;
       else return;
       st.wake?.();
     });
     try {
-      this.#post({ t: "claim", id: this.#id, rt });
-      await new Promise<void>((r) => setTimeout(r, this.#claimWindow));
+      this.post({ t: "claim", id: this.id, rt });
+      await new Promise<void>((r) => setTimeout(r, this.claimWindow));
       if (st.result) return st.result.s;
-      if (!st.lose) return await this.#execute(rt, refresh);
+      if (!st.lose) return await this.execute(rt, refresh);
       // Another tab refreshes: wait for its answer.
-      const deadline = Date.now() + this.#waitTimeout;
+      const deadline = Date.now() + this.waitTimeout;
       while (!st.result && !st.failed && Date.now() < deadline) {
         await new Promise<void>((r) => {
           const t = setTimeout(r, Math.max(0, deadline - Date.now()));
@@ -234,24 +234,24 @@ export class BroadcastCoordinator implements RefreshCoordinator {
       if (res) return res.s;
       // It failed or went away: do it here (the server's grace window
       // covers a refresh the other tab sent but never reported).
-      return await this.#execute(rt, refresh);
+      return await this.execute(rt, refresh);
     } finally {
       stop();
     }
   }
 
   publish(session: Session | null): void {
-    this.#post({ t: "session", id: this.#id, session });
+    this.post({ t: "session", id: this.id, session });
   }
 
   subscribe(listener: Listener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   close(): void {
-    this.#listeners.clear();
-    this.#port.close();
+    this.listeners.clear();
+    this.port.close();
   }
 }
 

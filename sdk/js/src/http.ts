@@ -106,7 +106,7 @@ function abortReason(signal: AbortSignal | undefined, err: unknown): unknown {
 export class HttpTransport implements Transport {
   /** The server's base URL, without a trailing slash. */
   readonly url: string;
-  readonly #fetchFn: FetchLike;
+  private readonly fetchFn: FetchLike;
   /** Set by the auth part; without it requests go out without tokens. */
   tokens: TokenProvider | undefined;
 
@@ -114,7 +114,7 @@ export class HttpTransport implements Transport {
     this.url = opts.url.replace(/\/+$/, "");
     const f = opts.fetch ?? (globalThis.fetch as FetchLike | undefined);
     if (!f) throw new Error("abe: no fetch available; pass one to createClient({fetch})");
-    this.#fetchFn = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.fetchFn = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
   }
 
   async request<T = unknown>(
@@ -126,19 +126,19 @@ export class HttpTransport implements Transport {
     const useAuth = opts.auth !== false && this.tokens !== undefined;
     let token = useAuth ? await this.tokens!.getAccessToken(opts.signal) : null;
     try {
-      return await this.#send<T>(method, path, body, opts, token);
+      return await this.send<T>(method, path, body, opts, token);
     } catch (err) {
       if (useAuth && token !== null && err instanceof AbeError && err.status === 401) {
         if (await this.tokens!.onUnauthorized(token, opts.signal)) {
           token = await this.tokens!.getAccessToken(opts.signal);
-          return await this.#send<T>(method, path, body, opts, token);
+          return await this.send<T>(method, path, body, opts, token);
         }
       }
       throw err;
     }
   }
 
-  async #send<T>(
+  private async send<T>(
     method: HttpMethod,
     path: string,
     body: unknown,
@@ -158,7 +158,7 @@ export class HttpTransport implements Transport {
     opts.signal?.throwIfAborted();
     let res: Response;
     try {
-      res = await this.#fetchFn(buildUrl(this.url, path, opts.query), init);
+      res = await this.fetchFn(buildUrl(this.url, path, opts.query), init);
     } catch (err) {
       const reason = abortReason(opts.signal, err);
       if (reason !== undefined) throw reason;

@@ -132,15 +132,15 @@ class Session {
   readonly store: Promise<OfflineStore>;
   readonly queue: WriteQueue;
   readonly history: UndoRedoStack;
-  readonly #queueStorage: StoreQueueStorage;
+  private readonly queueStorage: StoreQueueStorage;
   /** The tab's part in sharing one connection and queue, when the tabs share. */
-  readonly #tabs: Tabs | undefined;
-  #dirty = new Set<string>();
-  #queries = new Map<string, StoredQuery>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #loading = 0;
-  #warned = false;
-  readonly #off: () => void;
+  private readonly tabs: Tabs | undefined;
+  private dirty = new Set<string>();
+  private queries = new Map<string, StoredQuery>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private loading = 0;
+  private warned = false;
+  private readonly off: () => void;
   /** Who the session is for, once known: what a filter's `auth` is. */
   auth: FilterEnv["auth"];
 
@@ -154,11 +154,11 @@ class Session {
     void userId.then((u) => (this.auth = u ? { id: u } : null));
     const name = userId.then((u) => storeName(host.url, u));
     this.store = name.then((n) => openStore(n, { storage: o.storage, indexedDB: o.indexedDB, onWarning: (m, e) => this.warn(m, e) }));
-    this.#queueStorage = new StoreQueueStorage(this.store, { migrate: migrate ? migrateLocalStorageQueue : undefined });
+    this.queueStorage = new StoreQueueStorage(this.store, { migrate: migrate ? migrateLocalStorageQueue : undefined });
     this.queue = new WriteQueue({
       transport: host.transport,
       cache: this.cache,
-      storage: this.#queueStorage,
+      storage: this.queueStorage,
       onRollback: o.onRollback,
       onConflict: o.onConflict,
       onDrop: o.onDrop,
@@ -167,75 +167,75 @@ class Session {
     this.history = new UndoRedoStack({ apply: (edits) => this.queue.apply(edits) });
     const g = globalThis as { indexedDB?: unknown; BroadcastChannel?: unknown; navigator?: { locks?: unknown } };
     if (o.tabs ?? (o.storage !== "memory" && !!(o.indexedDB ?? g.indexedDB) && !!(g.navigator?.locks ?? g.BroadcastChannel)))
-      this.#tabs = shareTabs(name, { queue: this.queue, cache: this.cache, rt, adopt: () => this.#queueStorage.adopt() });
-    this.#off = this.cache.onRecordChange((c, id) => {
-      if (this.#loading > 0) return;
-      this.#dirty.add(c + "\n" + id);
-      this.#schedule();
+      this.tabs = shareTabs(name, { queue: this.queue, cache: this.cache, rt, adopt: () => this.queueStorage.adopt() });
+    this.off = this.cache.onRecordChange((c, id) => {
+      if (this.loading > 0) return;
+      this.dirty.add(c + "\n" + id);
+      this.schedule();
     });
   }
 
   /** The writes waiting to land (in every tab, when the tabs share), oldest first. */
   get pending(): readonly QueuedWrite[] {
-    return this.#tabs?.pending ?? this.queue.pending;
+    return this.tabs?.pending ?? this.queue.pending;
   }
 
   onPending(fn: (writes: readonly QueuedWrite[]) => void): () => void {
-    return (this.#tabs ?? this.queue).onChange(fn);
+    return (this.tabs ?? this.queue).onChange(fn);
   }
 
   flush(): Promise<void> {
-    return (this.#tabs ?? this.queue).flush();
+    return (this.tabs ?? this.queue).flush();
   }
 
   wait(writeId: string): Promise<WriteOutcome> {
-    return (this.#tabs ?? this.queue).wait(writeId);
+    return (this.tabs ?? this.queue).wait(writeId);
   }
 
   /** Subscribes through this tab's realtime client, or the leading tab's. */
   subscribe(topic: string, h: RealtimeHandler, opts?: SubscribeOptions): () => void {
-    return (this.#tabs ?? this.rt).subscribe(topic, h, opts);
+    return (this.tabs ?? this.rt).subscribe(topic, h, opts);
   }
 
   warn(message: string, cause?: unknown): void {
-    if (this.#warned) return;
-    this.#warned = true;
+    if (this.warned) return;
+    this.warned = true;
     (this.o.onWarning ?? ((m: string) => console.warn(m)))(message, cause);
   }
 
   /** Stores records read from the store without writing them back. */
   quietly(fn: () => void): void {
-    this.#loading++;
+    this.loading++;
     try {
       fn();
     } finally {
-      this.#loading--;
+      this.loading--;
     }
   }
 
   saveQuery(q: StoredQuery): void {
-    this.#queries.set(q.key, q);
-    this.#schedule();
+    this.queries.set(q.key, q);
+    this.schedule();
   }
 
-  #schedule(): void {
-    this.#timer ??= setTimeout(() => void this.persist(), 0);
+  private schedule(): void {
+    this.timer ??= setTimeout(() => void this.persist(), 0);
   }
 
   /** Writes the changed records and queries through to the store. */
   async persist(): Promise<void> {
-    this.#timer = undefined;
+    this.timer = undefined;
     const records: StoredRecord[] = [];
-    for (const k of this.#dirty) {
+    for (const k of this.dirty) {
       const [c, id] = k.split("\n") as [string, string];
       const version = this.cache.getVersion(c, id);
       if (version === 0) continue; // only a pending write knows it
       const record = this.cache.getServer(c, id);
       records.push({ collection: c, id, version, deleted: this.cache.isDeleted(c, id) || undefined, record });
     }
-    const queries = [...this.#queries.values()];
-    this.#dirty.clear();
-    this.#queries.clear();
+    const queries = [...this.queries.values()];
+    this.dirty.clear();
+    this.queries.clear();
     try {
       await (await this.store).write(records, queries);
     } catch (err) {
@@ -244,13 +244,13 @@ class Session {
   }
 
   async close(destroy: boolean): Promise<void> {
-    this.#off();
-    clearTimeout(this.#timer);
+    this.off();
+    clearTimeout(this.timer);
     if (destroy) await this.queue.clear();
     this.queue.close();
     // The slot's lock goes before the lead, so the next leader adopts the slot.
-    this.#queueStorage.close();
-    this.#tabs?.close();
+    this.queueStorage.close();
+    this.tabs?.close();
     await (await this.store).close(destroy);
   }
 }
@@ -279,13 +279,13 @@ function migrateLocalStorageQueue(): QueuedWrite[] | null {
 /** The offline layer of one client. */
 export class OfflineClient {
   readonly rt: RealtimeClient;
-  #session: Session;
-  readonly #lives = new Map<string, LiveBase<LiveResult<RecordData>>>();
-  readonly #writeListeners = new Set<(writes: readonly QueuedWrite[]) => void>();
+  private session: Session;
+  private readonly lives = new Map<string, LiveBase<LiveResult<RecordData>>>();
+  private readonly writeListeners = new Set<(writes: readonly QueuedWrite[]) => void>();
   /** The write queue of the signed-in user. */
   readonly writes: Writes;
-  readonly #offAuth: () => void;
-  readonly #offWindow: () => void;
+  private readonly offAuth: () => void;
+  private readonly offWindow: () => void;
 
   constructor(
     private readonly host: OfflineHost,
@@ -298,40 +298,40 @@ export class OfflineClient {
       onTokenChange: (l) => host.onAuthChange(() => l()),
       unsubscribeDelay: o.unsubscribeDelay,
     });
-    this.#session = this.#open(host.getUserId(), true);
-    this.writes = this.#makeWrites();
-    let current: Promise<string | null> = this.#session.userId;
-    this.#offAuth = host.onAuthChange((userId, event) => {
+    this.session = this.open(host.getUserId(), true);
+    this.writes = this.makeWrites();
+    let current: Promise<string | null> = this.session.userId;
+    this.offAuth = host.onAuthChange((userId, event) => {
       void current.then((was) => {
         if (was === userId) return;
-        const old = this.#session;
+        const old = this.session;
         current = Promise.resolve(userId);
-        this.#session = this.#open(current, false);
-        for (const f of this.#writeListeners) f(this.#session.pending);
+        this.session = this.open(current, false);
+        for (const f of this.writeListeners) f(this.session.pending);
         // A logout (or a refused refresh) deletes the user's data: the
         // next user of this computer must not see it.
         void old.close(event === "logout");
-        for (const l of this.#lives.values()) l.rebind();
+        for (const l of this.lives.values()) l.rebind();
       });
     });
     const w = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; document?: Document };
     const wake = () => {
       if (w.document?.visibilityState === "hidden") return;
-      this.#session.queue.retryNow();
-      for (const l of this.#lives.values()) if (l.current.error) void l.refetch();
+      this.session.queue.retryNow();
+      for (const l of this.lives.values()) if (l.current.error) void l.refetch();
     };
     w.addEventListener?.("online", wake);
     w.document?.addEventListener?.("visibilitychange", wake);
-    this.#offWindow = () => {
+    this.offWindow = () => {
       w.removeEventListener?.("online", wake);
       w.document?.removeEventListener?.("visibilitychange", wake);
     };
   }
 
-  #open(userId: Promise<string | null>, first: boolean): Session {
+  private open(userId: Promise<string | null>, first: boolean): Session {
     const s = new Session(userId, this.host, this.o, this.rt, first);
     s.onPending((w) => {
-      if (s === this.#session) for (const f of this.#writeListeners) f(w);
+      if (s === this.session) for (const f of this.writeListeners) f(w);
     });
     return s;
   }
@@ -343,106 +343,106 @@ export class OfflineClient {
 
   /** The current user's session. */
   get current(): Session {
-    return this.#session;
+    return this.session;
   }
 
   live<R extends RecordData>(collection: string, opts: LiveOptions<R> = {}): Live<LiveResult<R>> {
     const sort = Array.isArray(opts.sort) ? opts.sort.join(",") : opts.sort;
     const key = ["q", collection, opts.filter ?? "", sort ?? "", opts.limit ?? ""].join("\n");
-    let l = this.#lives.get(key) as LiveQuery<R> | undefined;
+    let l = this.lives.get(key) as LiveQuery<R> | undefined;
     if (!l) {
       l = new LiveQuery<R>(this, this.host, key, collection, { ...opts, sort });
-      this.#lives.set(key, l as unknown as LiveBase<LiveResult<RecordData>>);
+      this.lives.set(key, l as unknown as LiveBase<LiveResult<RecordData>>);
     }
     return l;
   }
 
   liveRecord<R extends RecordData>(collection: string, id: string): Live<LiveRecordResult<R>> {
     const key = ["r", collection, id].join("\n");
-    let l = this.#lives.get(key) as LiveRecord<R> | undefined;
+    let l = this.lives.get(key) as LiveRecord<R> | undefined;
     if (!l) {
       l = new LiveRecord<R>(this, this.host, key, collection, id);
-      this.#lives.set(key, l as unknown as LiveBase<LiveResult<RecordData>>);
+      this.lives.set(key, l as unknown as LiveBase<LiveResult<RecordData>>);
     }
     return l;
   }
 
   /** Forgets a live query no one listens to (unless another took its key since). */
   drop(key: string, l: object): void {
-    if (this.#lives.get(key) === l) this.#lives.delete(key);
+    if (this.lives.get(key) === l) this.lives.delete(key);
   }
 
-  #makeWrites(): Writes {
+  private makeWrites(): Writes {
     const client = this;
     const w: Writes = {
     create: (c, data) => {
-      const id = this.#session.queue.create(c, data);
-      this.#session.history.record({ collection: c, id, ops: [], inverse: [], action: "create", record: { ...data, id } });
+      const id = this.session.queue.create(c, data);
+      this.session.history.record({ collection: c, id, ops: [], inverse: [], action: "create", record: { ...data, id } });
       return id;
     },
     update: (c, id, data, opts) => {
-      this.#recordSet(c, id, data);
-      return this.#session.queue.update(c, id, data, opts);
+      this.recordSet(c, id, data);
+      return this.session.queue.update(c, id, data, opts);
     },
     replace: (c, id, data, opts) => {
-      const before = this.#session.cache.get(c, id);
+      const before = this.session.cache.get(c, id);
       const all = Object.fromEntries([...Object.keys(fields(before)), ...Object.keys(data)].map((k) => [k, data[k] ?? null]));
-      this.#recordSet(c, id, all);
-      return this.#session.queue.replace(c, id, data, opts);
+      this.recordSet(c, id, all);
+      return this.session.queue.replace(c, id, data, opts);
     },
     applyOps: (c, id, ops, opts) => {
-      const before = this.#session.cache.get(c, id);
-      if (before) this.#session.history.record({ collection: c, id, ops, inverse: invertOperations(ops, before) });
-      return this.#session.queue.applyOps(c, id, ops, opts);
+      const before = this.session.cache.get(c, id);
+      if (before) this.session.history.record({ collection: c, id, ops, inverse: invertOperations(ops, before) });
+      return this.session.queue.applyOps(c, id, ops, opts);
     },
     apply: (edits, opts) => {
-      this.#session.history.seal();
+      this.session.history.seal();
       const out: string[] = [];
       for (const e of edits) {
         if (e.create) out.push(w.create(e.collection, { ...e.create, id: e.id }));
         else if (e.remove) out.push(w.delete(e.collection, e.id, opts));
         else out.push(w.applyOps(e.collection, e.id, e.ops, opts));
       }
-      this.#session.history.seal();
+      this.session.history.seal();
       return out;
     },
     delete: (c, id, opts) => {
-      const before = this.#session.cache.get(c, id);
-      if (before) this.#session.history.record({ collection: c, id, ops: [], inverse: [], action: "delete", record: fields(before) });
-      return this.#session.queue.delete(c, id, opts);
+      const before = this.session.cache.get(c, id);
+      if (before) this.session.history.record({ collection: c, id, ops: [], inverse: [], action: "delete", record: fields(before) });
+      return this.session.queue.delete(c, id, opts);
     },
-    flush: () => this.#session.flush(),
-    wait: (w) => this.#session.wait(w),
+    flush: () => this.session.flush(),
+    wait: (w) => this.session.wait(w),
     get pending() {
-      return client.#session.pending;
+      return client.session.pending;
     },
     onChange: (fn) => {
       // Across sessions: a new user's queue tells the same listener.
-      this.#writeListeners.add(fn);
-      return () => this.#writeListeners.delete(fn);
+      this.writeListeners.add(fn);
+      return () => this.writeListeners.delete(fn);
     },
-    retryNow: () => this.#session.queue.retryNow(),
+    retryNow: () => this.session.queue.retryNow(),
     };
     return w;
   }
 
-  #recordSet(c: string, id: string, data: Record<string, unknown>): void {
-    const before = this.#session.cache.get(c, id);
+  private recordSet(c: string, id: string, data: Record<string, unknown>): void {
+    const before = this.session.cache.get(c, id);
     if (!before) return;
     const ops = Object.entries(data).map(([k, v]) => set([k], v));
-    this.#session.history.record({ collection: c, id, ops, inverse: invertOperations(ops, before) });
+    this.session.history.record({ collection: c, id, ops, inverse: invertOperations(ops, before) });
   }
 
   /** Undo and redo over the writes (Ctrl+Z with {@link bindUndoShortcuts}). */
   get history(): UndoRedoStack {
-    return this.#session.history;
+    return this.session.history;
   }
 
   close(): void {
-    this.#offAuth();
-    this.#offWindow();
+    this.offAuth();
+    this.offWindow();
     this.rt.close();
-    void this.#session.close(false);
+    void this.session.close(false);
   }
 }
 
@@ -451,9 +451,9 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
   protected readonly subs = new Set<(r: T) => void>();
   protected unbind: (() => void)[] = [];
   protected known = false;
-  #linger: ReturnType<typeof setTimeout> | undefined;
-  #retry: ReturnType<typeof setTimeout> | undefined;
-  #attempt = 0;
+  private linger: ReturnType<typeof setTimeout> | undefined;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private attempt = 0;
   abstract current: T;
 
   constructor(
@@ -465,29 +465,29 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
 
   subscribe(fn: (r: T) => void): () => void {
     this.subs.add(fn);
-    clearTimeout(this.#linger);
-    this.#linger = undefined;
+    clearTimeout(this.linger);
+    this.linger = undefined;
     if (this.subs.size === 1 && this.unbind.length === 0) this.bind();
     else if (this.known) fn(this.current);
     return () => {
       if (!this.subs.delete(fn) || this.subs.size > 0) return;
       // Kept for a while: a view that mounts again finds it live.
-      this.#linger = setTimeout(() => this.#stop(), 10_000);
-      unref(this.#linger);
+      this.linger = setTimeout(() => this.stop(), 10_000);
+      unref(this.linger);
     };
   }
 
   protected emit(next: Partial<T>): void {
-    this.current = { ...this.current, ...next, pending: this.#pendingCount() };
+    this.current = { ...this.current, ...next, pending: this.pendingCount() };
     this.known = true;
     for (const f of [...this.subs]) f(this.current);
   }
 
-  #pendingCount(): number {
+  private pendingCount(): number {
     return this.client.current.pending.filter((w) => w.collection === this.collection).length;
   }
 
-  #stop(): void {
+  private stop(): void {
     for (const f of this.unbind.splice(0)) f();
     this.calm();
     this.known = false;
@@ -546,31 +546,31 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
     const e = err instanceof AbeError ? err : new AbeError(String(err), { status: 0, cause: err });
     this.emit({ error: e } as Partial<T>);
     if ((e.status === 0 || e.status === 429 || e.status >= 500) && this.unbind.length > 0) {
-      clearTimeout(this.#retry);
-      this.#retry = setTimeout(() => {
-        this.#retry = undefined;
+      clearTimeout(this.retry);
+      this.retry = setTimeout(() => {
+        this.retry = undefined;
         if (this.unbind.length > 0) void this.refetch();
-      }, backoffDelay(this.#attempt++, this.client.retryBackoff));
-      unref(this.#retry);
+      }, backoffDelay(this.attempt++, this.client.retryBackoff));
+      unref(this.retry);
     }
   }
 
   /** An answer came: the next failure starts the backoff again. */
   protected calm(): void {
-    clearTimeout(this.#retry);
-    this.#retry = undefined;
-    this.#attempt = 0;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.attempt = 0;
   }
 }
 
 class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
   current: LiveResult<R> = { records: [], source: "cache", pending: 0, error: null };
-  readonly #q: CacheQuery<R>;
-  #fetching: Promise<void> | undefined;
-  #again = false;
+  private readonly q: CacheQuery<R>;
+  private fetching: Promise<void> | undefined;
+  private again = false;
   /** Events that came while a fetch was out: applied over its answer. */
-  #during: RealtimeEvent[] | undefined;
-  #staleTimer: ReturnType<typeof setTimeout> | undefined;
+  private during: RealtimeEvent[] | undefined;
+  private staleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     client: OfflineClient,
@@ -595,99 +595,99 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
         return m;
       };
     }
-    this.#q = { collection, filter: opts.filter, sort: opts.sort, match };
+    this.q = { collection, filter: opts.filter, sort: opts.sort, match };
   }
 
   protected start(s: Session): void {
     const cache = s.cache;
     this.unbind.push(
-      cache.observeQuery(this.#q, (u) => {
-        if (u.stale) this.#soon();
+      cache.observeQuery(this.q, (u) => {
+        if (u.stale) this.soon();
         this.emit({ records: u.records as R[] });
-        this.#remember(s);
+        this.remember(s);
       }),
     );
-    this.unbind.push(() => clearTimeout(this.#staleTimer));
-    const known = cache.getQuery(this.#q);
+    this.unbind.push(() => clearTimeout(this.staleTimer));
+    const known = cache.getQuery(this.q);
     if (known) this.emit({ records: known, source: "server" });
-    else void this.#fromStore(s);
+    else void this.fromStore(s);
     const ready = this.whenReady();
     this.unbind.push(
-      s.subscribe(collectionTopic(this.collection), (n: RealtimeNotice) => ready(n) || this.#onNotice(s, n), this.opts.filter ? { filter: this.opts.filter } : {}),
+      s.subscribe(collectionTopic(this.collection), (n: RealtimeNotice) => ready(n) || this.onNotice(s, n), this.opts.filter ? { filter: this.opts.filter } : {}),
     );
   }
 
-  async #fromStore(s: Session): Promise<void> {
+  private async fromStore(s: Session): Promise<void> {
     try {
       const store = await s.store;
       const stored = await store.readQuery(this.key);
-      if (!stored || s.cache.getQueryIds(this.#q) || s !== this.client.current) return;
+      if (!stored || s.cache.getQueryIds(this.q) || s !== this.client.current) return;
       const recs = await store.readRecords(this.collection, stored.ids);
-      if (s.cache.getQueryIds(this.#q)) return; // the server answered first
+      if (s.cache.getQueryIds(this.q)) return; // the server answered first
       s.quietly(() =>
         s.cache.batch(() => {
           for (const r of recs) {
             if (r.deleted) s.cache.remove(r.collection, r.id, r.version);
             else if (r.record) s.cache.put(r.collection, r.record);
           }
-          s.cache.setQueryIds(this.#q, this.#withPending(s, stored.ids));
+          s.cache.setQueryIds(this.q, this.withPending(s, stored.ids));
         }),
       );
-      this.emit({ records: (s.cache.getQuery(this.#q) ?? []) as R[], source: "cache" });
+      this.emit({ records: (s.cache.getQuery(this.q) ?? []) as R[], source: "cache" });
     } catch (err) {
       s.warn("abe: the offline store could not be read", err);
     }
   }
 
   /** ids, and the records of pending creates and edits that belong to the query. */
-  #withPending(s: Session, ids: readonly string[]): string[] {
+  private withPending(s: Session, ids: readonly string[]): string[] {
     const out = new Set(ids);
     for (const w of s.pending) {
       if (w.collection !== this.collection || out.has(w.recordId)) continue;
       const r = s.cache.get<R>(this.collection, w.recordId);
-      if (r && (this.#q.filter ? this.#q.match?.(r) === true : true)) out.add(w.recordId);
+      if (r && (this.q.filter ? this.q.match?.(r) === true : true)) out.add(w.recordId);
     }
     return [...out];
   }
 
-  #onNotice(s: Session, n: RealtimeNotice): void {
+  private onNotice(s: Session, n: RealtimeNotice): void {
     if (s !== this.client.current) return;
     if (n.type === "event") {
-      this.#during?.push(n);
-      s.cache.applyEvent(this.collection, n, this.#q as CacheQuery);
+      this.during?.push(n);
+      s.cache.applyEvent(this.collection, n, this.q as CacheQuery);
     } else if (n.type === "resync") void this.refetch();
   }
 
-  #soon(): void {
-    clearTimeout(this.#staleTimer);
-    this.#staleTimer = setTimeout(() => void this.refetch(), 200);
+  private soon(): void {
+    clearTimeout(this.staleTimer);
+    this.staleTimer = setTimeout(() => void this.refetch(), 200);
   }
 
-  #remember(s: Session): void {
+  private remember(s: Session): void {
     if (this.current.source !== "server") return;
-    const ids = s.cache.getQueryIds(this.#q);
+    const ids = s.cache.getQueryIds(this.q);
     if (ids) s.saveQuery({ key: this.key, ids: ids.filter((id) => s.cache.getVersion(this.collection, id) > 0), at: Date.now() });
   }
 
   refetch(): Promise<void> {
-    if (this.#fetching) {
-      this.#again = true;
-      return this.#fetching;
+    if (this.fetching) {
+      this.again = true;
+      return this.fetching;
     }
-    this.#fetching = this.#fetch().finally(() => {
-      this.#fetching = undefined;
-      if (this.#again) {
-        this.#again = false;
+    this.fetching = this.fetch().finally(() => {
+      this.fetching = undefined;
+      if (this.again) {
+        this.again = false;
         void this.refetch();
       }
     });
-    return this.#fetching;
+    return this.fetching;
   }
 
-  async #fetch(): Promise<void> {
+  private async fetch(): Promise<void> {
     const s = this.client.current;
     const limit = this.opts.limit ?? 1000;
-    this.#during = [];
+    this.during = [];
     try {
       const items: RecordData[] = [];
       let cursor: string | null = null;
@@ -697,8 +697,8 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
         cursor = page.next_cursor;
       } while (cursor && items.length < limit);
       if (s !== this.client.current) return;
-      const during = this.#during;
-      this.#during = undefined;
+      const during = this.during;
+      this.during = undefined;
       // What realtime told while the list was out is newer than the list,
       // or no older: the cache's versions keep the newest.
       const ids = new Set(items.map((r) => r.id));
@@ -710,12 +710,12 @@ class LiveQuery<R extends RecordData> extends LiveBase<LiveResult<R>> {
       this.current = { ...this.current, source: "server", error: null };
       s.cache.batch(() => {
         for (const r of items) s.cache.put(this.collection, r);
-        s.cache.setQueryIds(this.#q, this.#withPending(s, [...ids]));
+        s.cache.setQueryIds(this.q, this.withPending(s, [...ids]));
       });
-      this.emit({ records: (s.cache.getQuery(this.#q) ?? []) as R[] });
-      this.#remember(s);
+      this.emit({ records: (s.cache.getQuery(this.q) ?? []) as R[] });
+      this.remember(s);
     } catch (err) {
-      this.#during = undefined;
+      this.during = undefined;
       this.failed(err);
     }
   }
@@ -738,7 +738,7 @@ class LiveRecord<R extends RecordData> extends LiveBase<LiveRecordResult<R>> {
     this.unbind.push(s.cache.observe<R>(this.collection, this.id, (record) => this.emit({ record })));
     const known = s.cache.get<R>(this.collection, this.id);
     if (known) this.emit({ record: known });
-    else void this.#fromStore(s);
+    else void this.fromStore(s);
     const ready = this.whenReady();
     this.unbind.push(
       s.subscribe(recordTopic(this.collection, this.id), (n) => {
@@ -749,7 +749,7 @@ class LiveRecord<R extends RecordData> extends LiveBase<LiveRecordResult<R>> {
     );
   }
 
-  async #fromStore(s: Session): Promise<void> {
+  private async fromStore(s: Session): Promise<void> {
     try {
       const [r] = await (await s.store).readRecords(this.collection, [this.id]);
       if (!r || s.cache.getVersion(this.collection, this.id) > 0) return;

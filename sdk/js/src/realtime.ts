@@ -168,35 +168,35 @@ const TOKEN_CODES = new Set(["token_expired", "token_revoked", "invalid_token", 
  * ```
  */
 export class RealtimeClient {
-  readonly #opts: RealtimeOptions;
-  readonly #WS: WebSocketConstructor;
-  readonly #subs = new Map<string, Sub>();
-  readonly #bySid = new Map<string, Sub>();
-  #ws: WebSocketLike | undefined;
-  #ready = false;
-  #attempt = 0;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #nextId = 0;
-  #state: RealtimeStatus = "idle";
-  #lastToken: string | null = null;
-  readonly #offToken: (() => void) | undefined;
+  private readonly opts: RealtimeOptions;
+  private readonly WS: WebSocketConstructor;
+  private readonly subs = new Map<string, Sub>();
+  private readonly bySid = new Map<string, Sub>();
+  private ws: WebSocketLike | undefined;
+  private ready = false;
+  private attempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private nextId = 0;
+  private state: RealtimeStatus = "idle";
+  private lastToken: string | null = null;
+  private readonly offToken: (() => void) | undefined;
 
   constructor(opts: RealtimeOptions) {
-    this.#opts = opts;
+    this.opts = opts;
     const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WS) throw new Error("abe: no WebSocket available; pass one (the `ws` package in Node 20) as the WebSocket option");
-    this.#WS = WS;
-    this.#offToken = opts.onTokenChange?.(() => void this.#reauth());
+    this.WS = WS;
+    this.offToken = opts.onTokenChange?.(() => void this.reauth());
   }
 
   /** The connection's state. */
   get status(): RealtimeStatus {
-    return this.#state;
+    return this.state;
   }
 
   /** How many server subscriptions the client holds (one per topic and filter). */
   get subscriptionCount(): number {
-    return this.#subs.size;
+    return this.subs.size;
   }
 
   /**
@@ -207,16 +207,16 @@ export class RealtimeClient {
    * `unsubscribeDelay`, unless someone subscribes again before.
    */
   subscribe<R extends RecordData = RecordData>(topic: string, handler: RealtimeHandler<R>, opts: SubscribeOptions = {}): () => void {
-    if (this.#state === "closed") throw new Error("abe: the realtime client is closed");
+    if (this.state === "closed") throw new Error("abe: the realtime client is closed");
     const key = topic + "\n" + (opts.filter ?? "");
-    let sub = this.#subs.get(key);
+    let sub = this.subs.get(key);
     let behind = false;
     if (!sub) {
-      sub = { key, sid: "s" + ++this.#nextId, topic, filter: opts.filter, handlers: new Set(), seq: opts.since, sent: false, timer: undefined };
-      this.#subs.set(key, sub);
-      this.#bySid.set(sub.sid, sub);
-      this.#sendSubscribe(sub);
-      this.#connect();
+      sub = { key, sid: "s" + ++this.nextId, topic, filter: opts.filter, handlers: new Set(), seq: opts.since, sent: false, timer: undefined };
+      this.subs.set(key, sub);
+      this.bySid.set(sub.sid, sub);
+      this.sendSubscribe(sub);
+      this.connect();
     }
     else if (opts.since !== undefined && !(sub.seq !== undefined && opts.since >= sub.seq)) {
       // Joined behind the shared subscription's position: what fell in
@@ -228,46 +228,46 @@ export class RealtimeClient {
     const entry: Handler = { h: handler as RealtimeHandler, behind };
     sub.handlers.add(entry);
     const s = sub;
-    if (s.acked) queueMicrotask(() => s.handlers.has(entry) && this.#tellReady(s, entry));
+    if (s.acked) queueMicrotask(() => s.handlers.has(entry) && this.tellReady(s, entry));
     let done = false;
     return () => {
       if (done) return;
       done = true;
       s.handlers.delete(entry);
-      if (s.handlers.size === 0 && this.#subs.get(key) === s) {
-        const delay = this.#opts.unsubscribeDelay ?? 10_000;
-        s.timer = setTimeout(() => this.#end(s), delay);
+      if (s.handlers.size === 0 && this.subs.get(key) === s) {
+        const delay = this.opts.unsubscribeDelay ?? 10_000;
+        s.timer = setTimeout(() => this.end(s), delay);
       }
     };
   }
 
   /** Closes the socket and forgets every subscription. */
   close(): void {
-    for (const s of this.#subs.values()) clearTimeout(s.timer);
-    this.#subs.clear();
-    this.#bySid.clear();
-    this.#offToken?.();
-    this.#drop();
-    this.#setStatus("closed");
+    for (const s of this.subs.values()) clearTimeout(s.timer);
+    this.subs.clear();
+    this.bySid.clear();
+    this.offToken?.();
+    this.drop();
+    this.setStatus("closed");
   }
 
-  #end(s: Sub): void {
-    if (s.handlers.size > 0 || this.#subs.get(s.key) !== s) return;
-    this.#subs.delete(s.key);
-    this.#bySid.delete(s.sid);
-    if (s.sent && this.#ready) this.#send({ type: "unsubscribe", id: s.sid });
-    if (this.#subs.size === 0) {
-      this.#drop();
-      this.#setStatus("idle");
+  private end(s: Sub): void {
+    if (s.handlers.size > 0 || this.subs.get(s.key) !== s) return;
+    this.subs.delete(s.key);
+    this.bySid.delete(s.sid);
+    if (s.sent && this.ready) this.send({ type: "unsubscribe", id: s.sid });
+    if (this.subs.size === 0) {
+      this.drop();
+      this.setStatus("idle");
     }
   }
 
-  #drop(): void {
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = undefined;
-    const ws = this.#ws;
-    this.#ws = undefined;
-    this.#ready = false;
+  private drop(): void {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const ws = this.ws;
+    this.ws = undefined;
+    this.ready = false;
     if (ws) {
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
       try {
@@ -278,117 +278,117 @@ export class RealtimeClient {
     }
   }
 
-  #setStatus(s: RealtimeStatus): void {
-    if (this.#state === s) return;
-    this.#state = s;
-    this.#opts.onStatus?.(s);
+  private setStatus(s: RealtimeStatus): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.opts.onStatus?.(s);
   }
 
-  #url(): string {
-    const u = this.#opts.url.replace(/\/+$/, "");
+  private url(): string {
+    const u = this.opts.url.replace(/\/+$/, "");
     if (/^wss?:/.test(u)) return u;
     return u.replace(/^http/, "ws") + "/api/realtime";
   }
 
-  #connect(): void {
-    if (this.#ws || this.#reconnectTimer || this.#state === "closed") return;
-    this.#setStatus(this.#attempt > 0 ? "reconnecting" : "connecting");
+  private connect(): void {
+    if (this.ws || this.reconnectTimer || this.state === "closed") return;
+    this.setStatus(this.attempt > 0 ? "reconnecting" : "connecting");
     let ws: WebSocketLike;
     try {
-      ws = new this.#WS(this.#url());
+      ws = new this.WS(this.url());
     } catch {
-      this.#scheduleReconnect();
+      this.scheduleReconnect();
       return;
     }
-    this.#ws = ws;
-    ws.onopen = () => void this.#opened(ws);
-    ws.onmessage = (ev: { data: unknown }) => this.#receive(String(ev.data));
+    this.ws = ws;
+    ws.onopen = () => void this.opened(ws);
+    ws.onmessage = (ev: { data: unknown }) => this.receive(String(ev.data));
     ws.onerror = () => {};
     ws.onclose = () => {
-      if (this.#ws !== ws) return;
-      this.#ws = undefined;
-      this.#ready = false;
-      for (const s of this.#subs.values()) s.sent = s.acked = false;
-      this.#scheduleReconnect();
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      this.ready = false;
+      for (const s of this.subs.values()) s.sent = s.acked = false;
+      this.scheduleReconnect();
     };
   }
 
-  #scheduleReconnect(): void {
-    if (this.#subs.size === 0 || this.#state === "closed") {
-      this.#setStatus(this.#state === "closed" ? "closed" : "idle");
+  private scheduleReconnect(): void {
+    if (this.subs.size === 0 || this.state === "closed") {
+      this.setStatus(this.state === "closed" ? "closed" : "idle");
       return;
     }
-    this.#setStatus("reconnecting");
-    const delay = backoffDelay(this.#attempt++, this.#opts.backoff, this.#opts.random);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      this.#connect();
+    this.setStatus("reconnecting");
+    const delay = backoffDelay(this.attempt++, this.opts.backoff, this.opts.random);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connect();
     }, delay);
   }
 
-  async #opened(ws: WebSocketLike): Promise<void> {
-    const token = await this.#token();
-    if (this.#ws !== ws) return;
-    if (token) this.#send({ type: "auth", id: AUTH_ID, token });
-    else this.#authed();
+  private async opened(ws: WebSocketLike): Promise<void> {
+    const token = await this.token();
+    if (this.ws !== ws) return;
+    if (token) this.send({ type: "auth", id: AUTH_ID, token });
+    else this.authed();
   }
 
-  async #token(): Promise<string | null> {
+  private async token(): Promise<string | null> {
     try {
-      this.#lastToken = (await this.#opts.getToken?.()) ?? null;
+      this.lastToken = (await this.opts.getToken?.()) ?? null;
     } catch {
-      this.#lastToken = null;
+      this.lastToken = null;
     }
-    return this.#lastToken;
+    return this.lastToken;
   }
 
   /** Sends a refreshed token on the open socket; subscriptions the old token lost are made again. */
-  async #reauth(): Promise<void> {
-    const before = this.#lastToken;
-    const token = await this.#token();
-    if (!this.#ws || this.#ws.readyState !== 1 || token === before) return;
-    if (token) this.#send({ type: "auth", id: AUTH_ID, token });
+  private async reauth(): Promise<void> {
+    const before = this.lastToken;
+    const token = await this.token();
+    if (!this.ws || this.ws.readyState !== 1 || token === before) return;
+    if (token) this.send({ type: "auth", id: AUTH_ID, token });
     else {
       // Signed out: start over as anonymous.
-      this.#drop();
-      for (const s of this.#subs.values()) s.sent = s.acked = false;
-      this.#connect();
+      this.drop();
+      for (const s of this.subs.values()) s.sent = s.acked = false;
+      this.connect();
     }
   }
 
-  #authed(): void {
-    this.#ready = true;
-    this.#attempt = 0;
-    this.#setStatus("open");
-    for (const s of this.#subs.values()) this.#sendSubscribe(s);
+  private authed(): void {
+    this.ready = true;
+    this.attempt = 0;
+    this.setStatus("open");
+    for (const s of this.subs.values()) this.sendSubscribe(s);
   }
 
-  #sendSubscribe(s: Sub): void {
-    if (!this.#ready || s.sent) return;
+  private sendSubscribe(s: Sub): void {
+    if (!this.ready || s.sent) return;
     s.sent = true;
     const m: Record<string, unknown> = { type: "subscribe", id: s.sid, topic: s.topic };
     if (s.filter !== undefined) m.filter = s.filter;
     if (s.seq !== undefined) m.since = s.seq;
-    this.#send(m);
+    this.send(m);
   }
 
-  #send(m: Record<string, unknown>): void {
+  private send(m: Record<string, unknown>): void {
     try {
-      this.#ws?.send(JSON.stringify(m));
+      this.ws?.send(JSON.stringify(m));
     } catch {
       // the close handler reconnects
     }
   }
 
-  #tellReady(s: Sub, e: Handler): void {
-    this.#dispatch(s, { type: "ready", topic: s.topic, seq: s.seq ?? 0 }, e);
+  private tellReady(s: Sub, e: Handler): void {
+    this.dispatch(s, { type: "ready", topic: s.topic, seq: s.seq ?? 0 }, e);
     if (e.behind) {
       e.behind = false;
-      this.#dispatch(s, { type: "resync", topic: s.topic, seq: s.seq ?? 0 }, e);
+      this.dispatch(s, { type: "resync", topic: s.topic, seq: s.seq ?? 0 }, e);
     }
   }
 
-  #dispatch(s: Sub, n: RealtimeNotice, only?: Handler): void {
+  private dispatch(s: Sub, n: RealtimeNotice, only?: Handler): void {
     for (const e of only ? [only] : [...s.handlers]) {
       if (!s.handlers.has(e)) continue;
       try {
@@ -401,48 +401,48 @@ export class RealtimeClient {
     }
   }
 
-  #receive(text: string): void {
+  private receive(text: string): void {
     let m: ServerMessage;
     try {
       m = JSON.parse(text) as ServerMessage;
     } catch {
       return;
     }
-    const s = this.#bySid.get(m.sub ?? m.id ?? "");
+    const s = this.bySid.get(m.sub ?? m.id ?? "");
     switch (m.type) {
       case "ack":
         if (m.id === AUTH_ID) {
-          if (this.#ready) for (const x of this.#subs.values()) this.#sendSubscribe(x);
-          else this.#authed();
+          if (this.ready) for (const x of this.subs.values()) this.sendSubscribe(x);
+          else this.authed();
         } else if (s) {
           if (s.seq === undefined && typeof m.seq === "number" && m.seq >= 0) s.seq = m.seq;
           s.acked = true;
-          for (const e of [...s.handlers]) this.#tellReady(s, e);
+          for (const e of [...s.handlers]) this.tellReady(s, e);
         }
         return;
       case "event":
         if (!s || typeof m.seq !== "number") return;
         if (s.seq !== undefined && m.seq <= s.seq) return; // seen before a reconnect
         s.seq = m.seq;
-        this.#dispatch(s, { ...(m as RealtimeEvent), topic: s.topic });
+        this.dispatch(s, { ...(m as RealtimeEvent), topic: s.topic });
         return;
       case "resync":
         if (!s) return;
         if (typeof m.seq === "number") s.seq = m.seq;
-        this.#dispatch(s, { type: "resync", topic: s.topic, seq: m.seq ?? 0 });
+        this.dispatch(s, { type: "resync", topic: s.topic, seq: m.seq ?? 0 });
         return;
       case "error": {
         const code = m.code ?? "internal";
         if (m.id === AUTH_ID) {
           // A token the server refuses: subscribe as anonymous; a new token comes with onTokenChange.
-          if (!this.#ready) this.#authed();
+          if (!this.ready) this.authed();
           return;
         }
         if (!s) return;
         s.sent = s.acked = false;
         // Subscriptions a token lost are made again when a valid token arrives.
-        if (TOKEN_CODES.has(code)) void this.#reauth();
-        this.#dispatch(s, { type: "error", topic: s.topic, code, message: m.message ?? "" });
+        if (TOKEN_CODES.has(code)) void this.reauth();
+        this.dispatch(s, { type: "error", topic: s.topic, code, message: m.message ?? "" });
       }
     }
   }

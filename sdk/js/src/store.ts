@@ -88,36 +88,36 @@ const recKey = (collection: string, id: string) => collection + "/" + id;
 /** Keeps everything in memory: lost on reload. */
 export class MemoryStore implements OfflineStore {
   readonly kind = "memory" as const;
-  #records = new Map<string, StoredRecord>();
-  #queries = new Map<string, StoredQuery>();
-  #slots = new Map<string, QueueSlot>();
+  private records = new Map<string, StoredRecord>();
+  private queries = new Map<string, StoredQuery>();
+  private slots = new Map<string, QueueSlot>();
   constructor(readonly name = "memory") {}
   async readRecords(collection: string, ids: readonly string[]): Promise<StoredRecord[]> {
-    return ids.map((id) => this.#records.get(recKey(collection, id))).filter((r): r is StoredRecord => !!r).map(clone);
+    return ids.map((id) => this.records.get(recKey(collection, id))).filter((r): r is StoredRecord => !!r).map(clone);
   }
   async readQuery(key: string): Promise<StoredQuery | undefined> {
-    const q = this.#queries.get(key);
+    const q = this.queries.get(key);
     return q && clone(q);
   }
   async write(records: readonly StoredRecord[], queries: readonly StoredQuery[]): Promise<void> {
-    for (const r of records) this.#records.set(recKey(r.collection, r.id), clone(r));
-    for (const q of queries) this.#queries.set(q.key, clone(q));
+    for (const r of records) this.records.set(recKey(r.collection, r.id), clone(r));
+    for (const q of queries) this.queries.set(q.key, clone(q));
   }
   async readSlots(): Promise<QueueSlot[]> {
-    return [...this.#slots.values()].map(clone);
+    return [...this.slots.values()].map(clone);
   }
   async writeSlot(slot: QueueSlot): Promise<void> {
-    if (slot.writes.length) this.#slots.set(slot.tab, clone(slot));
-    else this.#slots.delete(slot.tab);
+    if (slot.writes.length) this.slots.set(slot.tab, clone(slot));
+    else this.slots.delete(slot.tab);
   }
   async deleteSlots(tabs: readonly string[]): Promise<void> {
-    for (const t of tabs) this.#slots.delete(t);
+    for (const t of tabs) this.slots.delete(t);
   }
   async close(destroy = false): Promise<void> {
     if (!destroy) return;
-    this.#records.clear();
-    this.#queries.clear();
-    this.#slots.clear();
+    this.records.clear();
+    this.queries.clear();
+    this.slots.clear();
   }
 }
 
@@ -298,12 +298,12 @@ interface Locks {
  */
 export class StoreQueueStorage {
   readonly tab = Math.random().toString(36).slice(2, 10);
-  #timer: ReturnType<typeof setInterval> | undefined;
-  #releaseLock: (() => void) | undefined;
-  #writes: QueuedWrite[] = [];
-  #chain: Promise<void> = Promise.resolve();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private releaseLock: (() => void) | undefined;
+  private writes: QueuedWrite[] = [];
+  private chain: Promise<void> = Promise.resolve();
 
-  #store!: OfflineStore;
+  private store!: OfflineStore;
   constructor(
     private readonly opening: OfflineStore | Promise<OfflineStore>,
     private readonly opts: {
@@ -318,14 +318,14 @@ export class StoreQueueStorage {
   ) {}
 
   /** Whether the last save has reached the store. */
-  #committed = true;
+  private committed = true;
 
-  get #journal(): Pick<Storage, "getItem" | "setItem" | "removeItem" | "key" | "length"> | null {
+  private get journal(): Pick<Storage, "getItem" | "setItem" | "removeItem" | "key" | "length"> | null {
     if (this.opts.journal !== undefined) return this.opts.journal;
     return (globalThis as { localStorage?: Storage }).localStorage ?? null;
   }
 
-  #journalKey(tab: string, store = this.#store): string {
+  private journalKey(tab: string, store = this.store): string {
     return `${store.name}:journal:${tab}`;
   }
 
@@ -337,23 +337,23 @@ export class StoreQueueStorage {
    * them from there.
    */
   flushJournal(): void {
-    if (this.#committed || !this.#store) return;
+    if (this.committed || !this.store) return;
     try {
-      this.#journal?.setItem(this.#journalKey(this.tab), JSON.stringify(this.#writes));
+      this.journal?.setItem(this.journalKey(this.tab), JSON.stringify(this.writes));
     } catch {
       // full or gone: the store's copy is all there is
     }
   }
 
   /** The journals of other tabs in localStorage, by tab. */
-  #journals(): Map<string, QueuedWrite[]> {
+  private journals(): Map<string, QueuedWrite[]> {
     const out = new Map<string, QueuedWrite[]>();
-    const j = this.#journal;
+    const j = this.journal;
     if (!j) return out;
-    const prefix = `${this.#store.name}:journal:`;
+    const prefix = `${this.store.name}:journal:`;
     for (let i = 0; i < j.length; i++) {
       const k = j.key(i);
-      if (!k?.startsWith(prefix) || k === this.#journalKey(this.tab)) continue;
+      if (!k?.startsWith(prefix) || k === this.journalKey(this.tab)) continue;
       try {
         const writes = JSON.parse(j.getItem(k) ?? "[]") as QueuedWrite[];
         if (Array.isArray(writes)) out.set(k.slice(prefix.length), writes);
@@ -364,32 +364,32 @@ export class StoreQueueStorage {
     return out;
   }
 
-  get #locks(): Locks | null {
+  private get locks(): Locks | null {
     if (this.opts.locks !== undefined) return this.opts.locks;
     return webLocks() ?? null;
   }
 
-  #lockName(tab: string): string {
-    return `${this.#store.name}:queue:${tab}`;
+  private lockName(tab: string): string {
+    return `${this.store.name}:queue:${tab}`;
   }
 
   async load(): Promise<QueuedWrite[] | null> {
-    this.#store = await this.opening;
-    const locks = this.#locks;
+    this.store = await this.opening;
+    const locks = this.locks;
     if (locks) {
       await new Promise<void>((held) => {
-        void locks.request(this.#lockName(this.tab), () => {
+        void locks.request(this.lockName(this.tab), () => {
           held();
-          return new Promise<void>((release) => (this.#releaseLock = release));
+          return new Promise<void>((release) => (this.releaseLock = release));
         });
       });
     } else if (typeof setInterval === "function") {
-      this.#timer = setInterval(() => void this.save(this.#writes), Math.max(1000, (this.opts.staleAfter ?? 15_000) / 3));
-      unref(this.#timer);
+      this.timer = setInterval(() => void this.save(this.writes), Math.max(1000, (this.opts.staleAfter ?? 15_000) / 3));
+      unref(this.timer);
     }
     (globalThis as { addEventListener?: (t: string, f: () => void) => void }).addEventListener?.("pagehide", () => this.flushJournal());
     const taken = await this.adopt();
-    this.#writes = taken;
+    this.writes = taken;
     return taken.length ? taken : null;
   }
 
@@ -399,37 +399,37 @@ export class StoreQueueStorage {
    * when this tab takes the lead from one that closed or crashed.
    */
   adopt(): Promise<QueuedWrite[]> {
-    const locks = this.#locks;
+    const locks = this.locks;
     const now = this.opts.now ?? Date.now;
     const adopt = async (): Promise<QueuedWrite[]> => {
-      const slots = await this.#store.readSlots();
+      const slots = await this.store.readSlots();
       let orphans: QueueSlot[];
       if (locks) {
         const held = new Set(((await locks.query()).held ?? []).map((l) => l.name));
-        orphans = slots.filter((s) => s.tab !== this.tab && !held.has(this.#lockName(s.tab)));
+        orphans = slots.filter((s) => s.tab !== this.tab && !held.has(this.lockName(s.tab)));
       } else {
         orphans = slots.filter((s) => s.tab !== this.tab && now() - s.seen > (this.opts.staleAfter ?? 15_000));
       }
       // A tab's journal is newer than its slot: it was written after.
-      const journals = this.#journals();
+      const journals = this.journals();
       const heldNow = locks ? new Set(((await locks.query()).held ?? []).map((l) => l.name)) : undefined;
-      const gone = [...journals.keys()].filter((t) => !heldNow?.has(this.#lockName(t)));
+      const gone = [...journals.keys()].filter((t) => !heldNow?.has(this.lockName(t)));
       const fromJournal = new Set(gone);
       const taken = [...orphans.filter((s) => !fromJournal.has(s.tab)).flatMap((s) => s.writes), ...gone.flatMap((t) => journals.get(t)!)];
       for (const t of gone) if (!orphans.some((s) => s.tab === t)) orphans.push({ tab: t, writes: [], seen: 0 });
       taken.push(...(this.opts.migrate?.() ?? []));
       // Once each, and not those this tab has (a write a leading tab took from it).
-      const ids = new Set(this.#writes.map((w) => w.id));
+      const ids = new Set(this.writes.map((w) => w.id));
       const fresh = taken.filter((w) => !ids.has(w.id) && (ids.add(w.id), true));
       // Ours first, then theirs go: a crash in between sends some twice,
       // which ids, operations and versions make harmless.
       // Writes made before the store opened are saved with them.
-      if (fresh.length) await this.#store.writeSlot({ tab: this.tab, writes: [...fresh, ...this.#writes], seen: now() });
-      await this.#store.deleteSlots(orphans.map((s) => s.tab));
-      for (const t of gone) this.#journal?.removeItem(this.#journalKey(t));
+      if (fresh.length) await this.store.writeSlot({ tab: this.tab, writes: [...fresh, ...this.writes], seen: now() });
+      await this.store.deleteSlots(orphans.map((s) => s.tab));
+      for (const t of gone) this.journal?.removeItem(this.journalKey(t));
       return fresh;
     };
-    return locks ? (locks.request(`${this.#store.name}:adopt`, adopt) as Promise<QueuedWrite[]>) : adopt();
+    return locks ? (locks.request(`${this.store.name}:adopt`, adopt) as Promise<QueuedWrite[]>) : adopt();
   }
 
   /**
@@ -438,32 +438,32 @@ export class StoreQueueStorage {
    * n writes at once costs a few saves, not n of a growing list.
    */
   save(writes: QueuedWrite[]): Promise<void> {
-    this.#writes = writes;
-    this.#committed = false;
-    if (!this.#queued) {
-      this.#queued = true;
-      this.#chain = this.#chain
+    this.writes = writes;
+    this.committed = false;
+    if (!this.queued) {
+      this.queued = true;
+      this.chain = this.chain
         .then(async () => {
-          this.#queued = false;
-          const slot = { tab: this.tab, writes: JSON.parse(JSON.stringify(this.#writes)) as QueuedWrite[], seen: (this.opts.now ?? Date.now)() };
-          const store = this.#store ?? (await this.opening);
+          this.queued = false;
+          const slot = { tab: this.tab, writes: JSON.parse(JSON.stringify(this.writes)) as QueuedWrite[], seen: (this.opts.now ?? Date.now)() };
+          const store = this.store ?? (await this.opening);
           await store.writeSlot(slot);
-          if (!this.#queued) {
-            this.#committed = true;
-            this.#journal?.removeItem(this.#journalKey(this.tab, store));
+          if (!this.queued) {
+            this.committed = true;
+            this.journal?.removeItem(this.journalKey(this.tab, store));
           }
         })
         .catch(() => {});
     }
-    return this.#chain;
+    return this.chain;
   }
-  #queued = false;
+  private queued = false;
 
   /** Lets go of the slot: the next tab to load adopts what is left in it. */
   close(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-    this.#releaseLock?.();
-    this.#releaseLock = undefined;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.releaseLock?.();
+    this.releaseLock = undefined;
   }
 }

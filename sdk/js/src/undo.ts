@@ -82,30 +82,30 @@ function sides(edit: Edit): { redo: RecordOps; undo: RecordOps } {
  * inverse (list operations included); a new edit clears the redo stack.
  */
 export class UndoRedoStack {
-  readonly #done: UndoStep[] = [];
-  readonly #undone: UndoStep[] = [];
-  readonly #applyFn: UndoRedoOptions["apply"];
-  readonly #windowMs: number;
-  readonly #limit: number;
-  readonly #now: () => number;
-  readonly #listeners = new Set<() => void>();
-  #sealed = false;
-  #busy: Promise<void> = Promise.resolve();
+  private readonly done: UndoStep[] = [];
+  private readonly undone: UndoStep[] = [];
+  private readonly applyFn: UndoRedoOptions["apply"];
+  private readonly windowMs: number;
+  private readonly limit: number;
+  private readonly now: () => number;
+  private readonly listeners = new Set<() => void>();
+  private sealed = false;
+  private busy: Promise<void> = Promise.resolve();
 
   constructor(opts: UndoRedoOptions) {
-    this.#applyFn = opts.apply;
-    this.#windowMs = opts.batchWindow ?? 500;
-    this.#limit = opts.limit ?? 100;
-    this.#now = opts.now ?? Date.now;
+    this.applyFn = opts.apply;
+    this.windowMs = opts.batchWindow ?? 500;
+    this.limit = opts.limit ?? 100;
+    this.now = opts.now ?? Date.now;
   }
 
   /** Records an edit the app made (its ops already applied). */
   record(edit: Edit): void {
     if (edit.ops.length === 0 && !edit.action) return;
-    const t = this.#now();
-    const last = this.#done[this.#done.length - 1];
+    const t = this.now();
+    const last = this.done[this.done.length - 1];
     const { redo, undo } = sides(edit);
-    if (last && !this.#sealed && this.#windowMs > 0 && t - last.updatedAt < this.#windowMs) {
+    if (last && !this.sealed && this.windowMs > 0 && t - last.updatedAt < this.windowMs) {
       push(last.redo, redo);
       last.undo.unshift({ ...undo, ops: [...undo.ops] });
       // merge with the following entry when it is the same record
@@ -118,65 +118,65 @@ export class UndoRedoStack {
       const step: UndoStep = { redo: [], undo: [], startedAt: t, updatedAt: t };
       push(step.redo, redo);
       push(step.undo, undo);
-      this.#done.push(step);
-      if (this.#done.length > this.#limit) this.#done.shift();
+      this.done.push(step);
+      if (this.done.length > this.limit) this.done.shift();
     }
-    this.#sealed = false;
-    this.#undone.length = 0;
-    this.#changed();
+    this.sealed = false;
+    this.undone.length = 0;
+    this.changed();
   }
 
   /** Ends the current step: the next edit starts a new one even within the window. */
   seal(): void {
-    this.#sealed = true;
+    this.sealed = true;
   }
 
   /** Whether there is a step to undo. */
   get canUndo(): boolean {
-    return this.#done.length > 0;
+    return this.done.length > 0;
   }
 
   /** Whether there is a step to redo. */
   get canRedo(): boolean {
-    return this.#undone.length > 0;
+    return this.undone.length > 0;
   }
 
   /** The steps that can be undone, oldest first (a copy). */
   get undoSteps(): readonly UndoStep[] {
-    return [...this.#done];
+    return [...this.done];
   }
 
   /** The steps that can be redone, next first. */
   get redoSteps(): readonly UndoStep[] {
-    return [...this.#undone].reverse();
+    return [...this.undone].reverse();
   }
 
   /** Undoes the last step; resolves false when there was none. */
   undo(): Promise<boolean> {
-    return this.#move(this.#done, this.#undone, (s) => s.undo);
+    return this.move(this.done, this.undone, (s) => s.undo);
   }
 
   /** Redoes the last undone step; resolves false when there was none. */
   redo(): Promise<boolean> {
-    return this.#move(this.#undone, this.#done, (s) => s.redo);
+    return this.move(this.undone, this.done, (s) => s.redo);
   }
 
-  #move(from: UndoStep[], to: UndoStep[], ops: (s: UndoStep) => RecordOps[]): Promise<boolean> {
-    const run = this.#busy.then(async () => {
+  private move(from: UndoStep[], to: UndoStep[], ops: (s: UndoStep) => RecordOps[]): Promise<boolean> {
+    const run = this.busy.then(async () => {
       const step = from.pop();
       if (!step) return false;
-      this.#sealed = true;
+      this.sealed = true;
       try {
-        await this.#applyFn(ops(step).map((e) => ({ ...e, ops: [...e.ops] })));
+        await this.applyFn(ops(step).map((e) => ({ ...e, ops: [...e.ops] })));
       } catch (e) {
         from.push(step);
         throw e;
       }
       to.push(step);
-      this.#changed();
+      this.changed();
       return true;
     });
-    this.#busy = run.then(
+    this.busy = run.then(
       () => {},
       () => {},
     );
@@ -185,19 +185,19 @@ export class UndoRedoStack {
 
   /** Forgets every step. */
   clear(): void {
-    this.#done.length = 0;
-    this.#undone.length = 0;
-    this.#changed();
+    this.done.length = 0;
+    this.undone.length = 0;
+    this.changed();
   }
 
   /** Calls `listener` when the stacks change; returns an unsubscribe function. */
   subscribe(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
-  #changed(): void {
-    for (const l of [...this.#listeners]) l();
+  private changed(): void {
+    for (const l of [...this.listeners]) l();
   }
 }
 
