@@ -62,7 +62,11 @@ func TestCompileGolden(t *testing.T) {
 
 func TestExamplesCompile(t *testing.T) {
 	t.Parallel()
-	for _, path := range []string{"../examples/todo/abe.yaml", "../config.example.yaml", "../cmd/abe/scaffold/abe.yaml"} {
+	examples, _ := filepath.Glob("../examples/*/abe.yaml")
+	if len(examples) == 0 {
+		t.Fatal("no examples/*/abe.yaml found")
+	}
+	for _, path := range append([]string{"../config.example.yaml", "../cmd/abe/scaffold/abe.yaml"}, examples...) {
 		cfg, err := schema.Load(path)
 		if err != nil {
 			t.Fatal(err)

@@ -61,7 +61,11 @@ func TestLoadGolden(t *testing.T) {
 
 func TestExamplesAreValid(t *testing.T) {
 	t.Parallel()
-	for _, path := range []string{"../config.example.yaml", "../examples/todo/abe.yaml", "../cmd/abe/scaffold/abe.yaml"} {
+	examples, _ := filepath.Glob("../examples/*/abe.yaml")
+	if len(examples) == 0 {
+		t.Fatal("no examples/*/abe.yaml found")
+	}
+	for _, path := range append([]string{"../config.example.yaml", "../cmd/abe/scaffold/abe.yaml"}, examples...) {
 		if _, err := Load(path); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
