@@ -1,0 +1,19 @@
+// Vite builds the app to dist/, which abe's hosting serves (abe.yaml).
+// The SDK comes from its source in this repository (sdk/js/src): it has
+// no runtime dependencies, so `npm ci` here is all a fresh machine needs.
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vite";
+
+const sdk = fileURLToPath(new URL("../../../sdk/js/src/", import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      "@abe-stack/sdk/react": sdk + "react.ts",
+      "@abe-stack/sdk": sdk + "index.ts",
+    },
+    dedupe: ["react", "react-dom"],
+  },
+  esbuild: { jsx: "automatic" },
+  build: { target: "es2022", sourcemap: false },
+});
