@@ -5,15 +5,18 @@ import type { Who } from "./base/session.js";
 interface Ability {
   text: string;
   who: "everyone" | "moderator" | "admin";
+  /** What the server does for others. */
+  otherwise?: string;
 }
 
 const ABILITIES: Ability[] = [
   { text: "Read published posts and their comments", who: "everyone" },
   { text: "Write posts (they start as drafts) and see your own drafts", who: "everyone" },
   { text: "Comment on published posts", who: "everyone" },
-  { text: "See every draft and publish posts", who: "moderator" },
-  { text: "Hide and show comments", who: "moderator" },
-  { text: "See authors' email addresses", who: "admin" },
+  { text: "See everyone's drafts", who: "moderator", otherwise: "the server leaves them out" },
+  { text: "Publish posts", who: "moderator", otherwise: "try it: the server refuses" },
+  { text: "Hide and show comments", who: "moderator", otherwise: "try it: the server refuses" },
+  { text: "See authors' email addresses", who: "admin", otherwise: "the server leaves them out" },
 ];
 
 export function RolePanel({ w }: { w: Who }) {
@@ -28,7 +31,12 @@ export function RolePanel({ w }: { w: Who }) {
         {ABILITIES.map((a) => (
           <li key={a.text} className={may(a) ? "yes" : "no"}>
             <span aria-hidden="true">{may(a) ? "✓" : "✕"}</span> {a.text}
-            {!may(a) && <em> ({a.who}s only; try it, and the server refuses)</em>}
+            {!may(a) && (
+              <em>
+                {" "}
+                ({a.who}s only; {a.otherwise})
+              </em>
+            )}
           </li>
         ))}
       </ul>

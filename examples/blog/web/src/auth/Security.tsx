@@ -5,6 +5,7 @@ import { AbeError } from "@abe-stack/sdk";
 import { useState } from "react";
 import { abe } from "../abe.js";
 import { inWords } from "../base/refusals.js";
+import { go } from "../base/route.js";
 import { MFA_ROLES, type Who } from "../base/session.js";
 
 interface Setup {
@@ -39,7 +40,7 @@ export function Security({ w }: { w: Who }) {
   }
 
   const again = (
-    <button className="primary" onClick={() => void abe.auth.logout()}>
+    <button className="primary" onClick={() => void abe.auth.logout().then(() => go("/"))}>
       Sign out, then sign in with a code
     </button>
   );

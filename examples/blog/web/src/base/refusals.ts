@@ -3,7 +3,7 @@
 import { AbeError, NetworkError, RateLimitedError } from "@abe-stack/sdk";
 import type { Who } from "./session.js";
 
-export type Action = "publish" | "unpublish" | "create" | "edit" | "delete" | "comment" | "hide" | "show";
+export type Action = "create-published" | "publish" | "unpublish" | "create" | "edit" | "delete" | "comment" | "hide" | "show";
 
 function mfaHint(w: Who): string {
   return w.waiting.length > 0 ? ` Your ${w.waiting.join(" and ")} role counts only after you sign in with a two-factor code.` : "";
@@ -16,6 +16,8 @@ export function inWords(e: unknown, action: Action, w: Who): string {
   if (!(e instanceof AbeError)) return e instanceof Error ? e.message : String(e);
   const fields = e.fieldErrors.map((f) => f.field);
   if (e.status === 403) {
+    if (action === "create-published")
+      return `Only moderators can publish, so nothing was saved. Untick “Publish now” to save a draft; a moderator can publish it.${mfaHint(w)}`;
     if (fields.includes("status") || action === "publish" || action === "unpublish")
       return `Only moderators can publish posts or take them back to draft; yours stays a draft until one does.${mfaHint(w)}`;
     if (fields.includes("hidden") || action === "hide" || action === "show") return `Only moderators can hide or show comments.${mfaHint(w)}`;

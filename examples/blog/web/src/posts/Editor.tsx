@@ -31,7 +31,7 @@ export function Editor({ w, id }: { w: Who; id: string | null }) {
       return;
     }
     let made = "";
-    void act(publish ? "publish" : "create", async () => {
+    void act(publish ? "create-published" : "create", async () => {
       made = (await posts.create({ title, body, author: w.user.id, author_email: w.user.email, status: publish ? "published" : "draft" })).id;
     }).then((ok) => ok && go(`/posts/${made}`));
   }
