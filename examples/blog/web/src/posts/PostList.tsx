@@ -28,7 +28,7 @@ export function PostList({ w }: { w: Who }) {
               </Link>
               <p className="byline">
                 <span className={`status ${p.status}`}>{p.status}</span> by {p.author === w.user.id ? "you" : (names.get(p.author) ?? "…")}
-                · {new Date(p.created_at).toLocaleDateString()}
+                {" · "}{new Date(p.created_at).toLocaleDateString()}
                 {p.author_email && p.author !== w.user.id && <span className="email"> · {p.author_email}</span>}
               </p>
               {p.status === "draft" && <PostActions w={w} post={p} />}

@@ -25,7 +25,7 @@ export function PostView({ w, id }: { w: Who; id: string }) {
         <h1>{post.title}</h1>
         <p className="byline">
           <span className={`status ${post.status}`}>{post.status}</span> by {post.author === w.user.id ? "you" : (names.get(post.author) ?? "…")}
-          · {new Date(post.created_at).toLocaleString()}
+          {" · "}{new Date(post.created_at).toLocaleString()}
                 {post.author_email && <span className="email"> · {post.author_email}</span>}
         </p>
         {post.status === "draft" && <p className="muted">A draft: only you{post.author === w.user.id ? "" : "r author"} and moderators can see it.</p>}
