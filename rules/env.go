@@ -231,6 +231,8 @@ func newEnv(p *provider, cfg *schema.Config, col *schema.Collection, kind envKin
 		cel.CustomTypeProvider(p),
 		cel.CustomTypeAdapter(p),
 		cel.Macros(collectionMacros(names)...),
+		// Macros are kept as written, for the playground (explain.go).
+		cel.EnableMacroCallTracking(),
 		cel.CrossTypeNumericComparisons(true),
 		cel.Variable(varAuth, cel.ObjectType(authTypeName)),
 		cel.Variable(varRequest, cel.ObjectType(requestTypeName)),
