@@ -110,6 +110,21 @@ func (e *Engine) checkCreateFields(ctx context.Context, co *coll, c *caller, loa
 	if !e.rules.HasFieldUpdateRules(co.name) {
 		return nil
 	}
+	defaults, changes := e.createChanges(co, rec, vals)
+	if len(changes) == 0 {
+		return nil
+	}
+	denied, err := e.rules.DeniedUpdates(ctx, co.name, c.input(rec, defaults, changes), loads)
+	if err != nil {
+		return err
+	}
+	return deniedFields(denied)
+}
+
+// createChanges is what field update rules see of a create: before is
+// the record as its defaults would make it, and the changes are the fields
+// vals sets to something else.
+func (e *Engine) createChanges(co *coll, rec, vals Record) (Record, []string) {
 	defaults := e.provisional(co, Record{})
 	var changes []string
 	for _, col := range co.columns {
@@ -120,15 +135,8 @@ func (e *Engine) checkCreateFields(ctx context.Context, co *coll, c *caller, loa
 			changes = append(changes, col.name)
 		}
 	}
-	if len(changes) == 0 {
-		return nil
-	}
 	defaults["id"] = rec["id"]
-	denied, err := e.rules.DeniedUpdates(ctx, co.name, c.input(rec, defaults, changes), loads)
-	if err != nil {
-		return err
-	}
-	return deniedFields(denied)
+	return defaults, changes
 }
 
 // deniedFields is the refusal of a write that sets fields whose update

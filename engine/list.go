@@ -330,28 +330,17 @@ func (e *Engine) where(co *coll, c *caller, lr *listRequest, q *rules.SQL, withC
 	return strings.Join(conds, " AND "), nil
 }
 
-func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
-	co, err := e.collOf(r)
-	if err != nil {
-		e.writeError(w, r, err)
-		return
-	}
-	lr, err := e.parseList(co, r)
-	if err != nil {
-		e.writeError(w, r, err)
-		return
-	}
-	c := e.callerOf(r)
-	ctx := r.Context()
+// listQuery is the statement of a list for the caller, with its
+// arguments, and how many masked sort keys it selects after the record's
+// columns. The playground (explain.go) shows it as built here.
+func (e *Engine) listQuery(co *coll, c *caller, lr *listRequest) (string, *rules.SQL, int, error) {
 	q := &rules.SQL{}
 	if err := e.maskSort(co, c, lr.keys, q); err != nil {
-		e.writeError(w, r, err)
-		return
+		return "", nil, 0, err
 	}
 	where, err := e.where(co, c, lr, q, true)
 	if err != nil {
-		e.writeError(w, r, err)
-		return
+		return "", nil, 0, err
 	}
 	// The masked keys are selected as the caller sees them, for the cursor.
 	sel := co.selectList
@@ -366,6 +355,27 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sql := `SELECT ` + sel + ` FROM ` + co.table + ` t WHERE ` + where + ` ORDER BY ` + orderBy(lr.keys) + ` LIMIT ` + strconv.Itoa(lr.limit+1)
+	return sql, q, nMasked, nil
+}
+
+func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
+	co, err := e.collOf(r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	lr, err := e.parseList(co, r)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
+	c := e.callerOf(r)
+	ctx := r.Context()
+	sql, q, nMasked, err := e.listQuery(co, c, lr)
+	if err != nil {
+		e.writeError(w, r, err)
+		return
+	}
 	rows, err := e.db.Query(ctx, sql, q.Args...)
 	if err != nil {
 		e.writeError(w, r, err)

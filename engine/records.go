@@ -322,54 +322,9 @@ func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 	if version != nil && *version != before.Version() {
 		return nil, e.conflict(ctx, co, c, loads, before)
 	}
-	patch := ch.patch
-	if ch.ops != nil {
-		after, err := ops.ApplyAll(co.jsonForm(before), ch.ops)
-		if err != nil {
-			return nil, opError(err)
-		}
-		patch = map[string]any{}
-		for _, name := range ops.Changed(co.jsonForm(before), after) {
-			patch[name] = after[name]
-		}
-	}
-	if ch.replace {
-		// A replacement sets every field, as a create would: what it
-		// leaves out takes its default, or is cleared.
-		full := map[string]any{}
-		for _, f := range co.cfg.Fields {
-			full[f.Name] = defaultJSON(f, e.now())
-		}
-		for k, v := range patch {
-			full[k] = v
-		}
-		patch = full
-	}
-	if idv, ok := patch["id"]; ok {
-		if s, _ := idv.(string); !strings.EqualFold(s, id) {
-			return nil, &apiError{status: http.StatusBadRequest, detail: "the id of a record cannot change", fields: []httpx.FieldError{{Field: "id", Message: "must be the record's id"}}}
-		}
-	}
-	vals, err := co.update.check(patch)
+	after, changes, err := e.changed(co, id, before, ch)
 	if err != nil {
 		return nil, err
-	}
-	if err := co.checkFileValues(vals, before, ch.fileField); err != nil {
-		return nil, err
-	}
-	after := Record{}
-	for k, v := range before {
-		after[k] = v
-	}
-	var changes []string
-	for _, col := range co.columns {
-		if col.field == nil {
-			continue
-		}
-		if v, ok := vals[col.name]; ok && !equal(v, before[col.name]) {
-			after[col.name] = v
-			changes = append(changes, col.name)
-		}
 	}
 	if len(changes) == 0 {
 		return before, nil
@@ -403,6 +358,62 @@ func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 	q := `UPDATE ` + co.table + ` AS t SET ` + strings.Join(set, ", ") + `, version = t.version + 1, updated_at = now() WHERE t.id = $` +
 		strconv.Itoa(len(args)) + ` RETURNING ` + co.selectList
 	return co.scan(tx.QueryRow(ctx, q, args...))
+}
+
+// changed is the record a change makes of before, and the names of the
+// fields it changes; the rule checks and the playground (explain.go) see
+// it before anything is written.
+func (e *Engine) changed(co *coll, id string, before Record, ch change) (Record, []string, error) {
+	patch := ch.patch
+	if ch.ops != nil {
+		after, err := ops.ApplyAll(co.jsonForm(before), ch.ops)
+		if err != nil {
+			return nil, nil, opError(err)
+		}
+		patch = map[string]any{}
+		for _, name := range ops.Changed(co.jsonForm(before), after) {
+			patch[name] = after[name]
+		}
+	}
+	if ch.replace {
+		// A replacement sets every field, as a create would: what it
+		// leaves out takes its default, or is cleared.
+		full := map[string]any{}
+		for _, f := range co.cfg.Fields {
+			full[f.Name] = defaultJSON(f, e.now())
+		}
+		for k, v := range patch {
+			full[k] = v
+		}
+		patch = full
+	}
+	if idv, ok := patch["id"]; ok {
+		if s, _ := idv.(string); !strings.EqualFold(s, id) {
+			return nil, nil, &apiError{status: http.StatusBadRequest, detail: "the id of a record cannot change", fields: []httpx.FieldError{{Field: "id", Message: "must be the record's id"}}}
+		}
+	}
+	vals, err := co.update.check(patch)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := co.checkFileValues(vals, before, ch.fileField); err != nil {
+		return nil, nil, err
+	}
+	after := Record{}
+	for k, v := range before {
+		after[k] = v
+	}
+	var changes []string
+	for _, col := range co.columns {
+		if col.field == nil {
+			continue
+		}
+		if v, ok := vals[col.name]; ok && !equal(v, before[col.name]) {
+			after[col.name] = v
+			changes = append(changes, col.name)
+		}
+	}
+	return after, changes, nil
 }
 
 // conflict is the 409 of a stale version, carrying the record as it is
@@ -486,6 +497,11 @@ func (e *Engine) readChange(w http.ResponseWriter, r *http.Request, co *coll) (c
 	if err != nil {
 		return change{}, err
 	}
+	return co.changeOf(body)
+}
+
+// changeOf reads a PATCH body: {"ops": [...]} or a partial record.
+func (co *coll) changeOf(body map[string]any) (change, error) {
 	if raw, ok := body["ops"]; ok && len(body) == 1 && co.byName["ops"] == nil {
 		b, err := json.Marshal(raw)
 		if err != nil {
