@@ -499,6 +499,7 @@ func (a *App) routes(mdl *model) http.Handler {
 	a.auth.Routes(r)
 	a.queue.Routes(r, a.auth.RequirePermission(auth.PermJobsManage))
 	mdl.engine.Routes(r)
+	mdl.engine.ExplainRoutes(r, a.auth.RequirePermission(auth.PermRulesExplain), a.auth)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +49,10 @@ type Engine struct {
 	committed func()
 	// urlKey signs download URLs.
 	urlKey []byte
+	// readRoutes serve the reads the rules playground runs as another
+	// principal (explain.go).
+	readRoutesOnce sync.Once
+	readRoutes     http.Handler
 }
 
 // Options are the engine's collaborators.
