@@ -16,4 +16,6 @@ export default defineConfig({
   },
   esbuild: { jsx: "automatic" },
   build: { target: "es2022", sourcemap: false },
+  // `npm run dev`: the app with hot reload on :5173, the API of `abe dev` behind it.
+  server: { proxy: { "/api": { target: "http://127.0.0.1:8090", ws: true } } },
 });
