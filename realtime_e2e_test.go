@@ -236,7 +236,9 @@ func TestRealtimeFilter(t *testing.T) {
 
 func TestRealtimeBadInput(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, nil)
+	cfg := loadExample(t)
+	cfg.Collection("projects").Realtime = false // for not_enabled below
+	w := newWorld(t, cfg)
 	// A bystander keeps hearing events whatever the others send.
 	pid := w.mustDo(ann, "POST", "/api/collections/projects/records", map[string]any{"name": "P", "owner": w.ids[ann]}, 201).str("id")
 	bystander := w.as(ann)

@@ -2,7 +2,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
+    // The examples' browser tests too (examples/<name>/web/test), on the same harness.
+    include: ["test/**/*.test.ts", "../../examples/*/web/test/**/*.test.ts"],
     // Builds abe once and finds PostgreSQL for the integration tests.
     globalSetup: ["test/global-setup.ts"],
     testTimeout: 60_000,

@@ -60,9 +60,11 @@ export function Members({ project, user }: { project: ProjectsRecord; user: Auth
           <li key={m}>
             <span className="avatar" aria-hidden="true">{label(m).slice(0, 1)}</span>
             <span className="grow">{label(m)}</span>
-            <button className="link danger" onClick={() => writes.applyOps("projects", project.id, [listRemove("members", m)])} aria-label={`Remove ${label(m)}`}>
-              Remove
-            </button>
+            {m !== user.id && (
+              <button className="link danger" onClick={() => writes.applyOps("projects", project.id, [listRemove("members", m)])} aria-label={`Remove ${label(m)}`}>
+                Remove
+              </button>
+            )}
           </li>
         ))}
       </ul>

@@ -2,14 +2,18 @@
 // invitations waiting for this user.
 import type { AuthUser } from "@abe-stack/sdk";
 import { useLive, useWrites } from "@abe-stack/sdk/react";
-import { useState, type FormEvent } from "react";
-import { say } from "../abe.js";
+import { useEffect, useState, type FormEvent } from "react";
+import { abe, say } from "../abe.js";
 import { go } from "../base/route.js";
 import { accept, decline, normalEmail, useInvites } from "./invites.js";
 
 export function ProjectList({ user }: { user: AuthUser }) {
   const { records: projects, source } = useLive("projects", { sort: ["name"] });
-  const invites = useInvites().filter((i) => normalEmail(i.email) === normalEmail(user.email) && !i.user);
+  const mine = useInvites().filter((i) => normalEmail(i.email) === normalEmail(user.email));
+  const invites = mine.filter((i) => !i.user);
+  // An accepted invitation goes once the owner's app has added this user:
+  // access changed, which realtime does not announce, so ask again.
+  useEffect(() => void abe.live("projects", { sort: ["name"] }).refetch(), [mine.length]);
   const writes = useWrites();
   const [name, setName] = useState("");
   const [error, setError] = useState("");

@@ -61,25 +61,28 @@ export function TodoItem({ todo, owner, first, last, onMove }: Props) {
             {todo.title}
           </button>
         )}
-        {owner &&
-          (note !== null ? (
-            <input
-              className="inline note"
-              aria-label="Note"
-              value={note}
-              autoFocus
-              placeholder="A note only you can see"
-              onChange={(e) => setNote(e.target.value)}
-              onBlur={saveNote}
-              onKeyDown={(e) => (e.key === "Enter" ? e.currentTarget.blur() : e.key === "Escape" ? setNote(null) : undefined)}
-            />
-          ) : (
-            <button className="note-text" onClick={() => setNote(todo.note ?? "")}>
-              {todo.note || "Add a note (only you see notes)"}
-            </button>
-          ))}
+        {owner && note !== null && (
+          <input
+            className="inline note"
+            aria-label="Note"
+            value={note}
+            autoFocus
+            placeholder="A note only you can see"
+            onChange={(e) => setNote(e.target.value)}
+            onBlur={saveNote}
+            onKeyDown={(e) => (e.key === "Enter" ? e.currentTarget.blur() : e.key === "Escape" ? setNote(null) : undefined)}
+          />
+        )}
+        {owner && note === null && todo.note && (
+          <button className="note-text" onClick={() => setNote(todo.note ?? "")} title="Only you see notes">
+            {todo.note}
+          </button>
+        )}
       </div>
       <span className="actions">
+        {owner && (
+          <button onClick={() => setNote(todo.note ?? "")} aria-label={`${todo.note ? "Edit the note" : "Add a note"}: ${todo.title}`} title="Note (only you see notes)">✎</button>
+        )}
         <button onClick={() => onMove(-1)} disabled={first} aria-label={`Move up: ${todo.title}`} title="Move up">↑</button>
         <button onClick={() => onMove(1)} disabled={last} aria-label={`Move down: ${todo.title}`} title="Move down">↓</button>
         <button className="danger" onClick={() => writes.delete("todos", todo.id)} aria-label={`Delete: ${todo.title}`} title="Delete">×</button>
