@@ -196,6 +196,13 @@ func TestRulesExplain(t *testing.T) {
 		t.Fatalf("create as bob: %s", r.raw)
 	}
 
+	// A relation to a missing record: the API would answer 422.
+	r = w.mustDo(admin, "POST", explain, map[string]any{"collection": "tasks", "operation": "create",
+		"principal": map[string]any{"email": ann}, "body": map[string]any{"project": "01a235c4-3611-73ef-915f-63bcc1763eaa", "title": "x"}}, 200)
+	if r.body["allowed"] != false || !strings.Contains(strings.Join(strs(r.body["notes"]), " "), "422: project") {
+		t.Errorf("create in a missing project: %s", r.raw)
+	}
+
 	for _, tc := range []struct {
 		name   string
 		body   map[string]any
@@ -210,6 +217,7 @@ func TestRulesExplain(t *testing.T) {
 		{"no principal", map[string]any{"collection": "tasks", "operation": "list"}, 400, "principal is required"},
 		{"read without a record", map[string]any{"collection": "tasks", "operation": "read", "principal": map[string]any{"anonymous": true}}, 400, "record_id is required"},
 		{"missing record", map[string]any{"collection": "tasks", "operation": "read", "principal": map[string]any{"anonymous": true}, "record_id": project}, 404, "no record"},
+		{"record_id for create", map[string]any{"collection": "tasks", "operation": "create", "principal": map[string]any{"anonymous": true}, "record_id": task}, 400, "record_id is not for create"},
 		{"unknown field", map[string]any{"collection": "tasks", "operation": "list", "principal": map[string]any{"anonymous": true}, "as": "x"}, 400, ""},
 	} {
 		r := w.do(admin, "POST", explain, tc.body, nil)

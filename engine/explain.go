@@ -153,6 +153,10 @@ func (e *Engine) explainRequest(r *http.Request, im Impersonator, req *explainRe
 		return nil, &apiError{status: http.StatusBadRequest, detail: "record_id is required for " + string(op),
 			fields: []httpx.FieldError{{Field: "record_id", Message: "is required"}}}
 	}
+	if req.RecordID != "" && op == rules.Create {
+		return nil, &apiError{status: http.StatusBadRequest, detail: "record_id is not for create: a client's own id goes in the body, as id",
+			fields: []httpx.FieldError{{Field: "record_id", Message: "is not for create"}}}
+	}
 	if req.Body != nil && op != rules.Create && op != rules.Update {
 		return nil, &apiError{status: http.StatusBadRequest, detail: "body is only for create and update",
 			fields: []httpx.FieldError{{Field: "body", Message: "is only for create and update"}}}
@@ -221,6 +225,9 @@ func (e *Engine) explainRequest(r *http.Request, im Impersonator, req *explainRe
 		if err := e.explainUpdates(ctx, co, c.input(rec, defaults, changes), ld, ans); err != nil {
 			return nil, err
 		}
+		if err := e.explainRelations(ctx, co, c, rec, nil, ans); err != nil {
+			return nil, err
+		}
 		ans.Notes = append(ans.Notes, "nothing was written: the record is the one the body would make, with its defaults, before the database gives it an id; the field update rules apply to the fields the body sets to other than their defaults")
 	case rules.Update:
 		if req.Body == nil {
@@ -243,6 +250,9 @@ func (e *Engine) explainRequest(r *http.Request, im Impersonator, req *explainRe
 			return nil, err
 		}
 		if err := e.explainUpdates(ctx, co, c.input(after, stored, changes), ld, ans); err != nil {
+			return nil, err
+		}
+		if err := e.explainRelations(ctx, co, c, after, stored, ans); err != nil {
 			return nil, err
 		}
 		if len(changes) == 0 {
@@ -313,7 +323,7 @@ func (e *Engine) explainRead(ctx context.Context, as *http.Request, co *coll, c 
 			if !ans.Allowed {
 				ans.Reason = "the rule is false for every record"
 			}
-			ans.Notes = append(ans.Notes, "no record_id: the rule was evaluated with record null, and allowed says whether the list can return any record; the sql shows which it returns")
+			ans.Notes = append(ans.Notes, "no record_id: the rule was evaluated with record null, and allowed says whether the list can return any record; the sql shows which it returns; field rules need a record")
 		}
 	}
 	ans.API = e.runAs(as)
@@ -332,6 +342,18 @@ func (e *Engine) explainUpdates(ctx context.Context, co *coll, in *rules.Input, 
 		}
 	}
 	return nil
+}
+
+// explainRelations notes a relation the write would set to a record the
+// principal may not read, which the API answers as a missing one (422).
+func (e *Engine) explainRelations(ctx context.Context, co *coll, c *caller, rec, before Record, ans *explainAnswer) error {
+	err := e.checkRelations(ctx, e.db, co, c, e.loads(ctx, e.db), rec, before)
+	var ae *apiError
+	if errors.As(err, &ae) && len(ae.fields) > 0 {
+		ans.Notes = append(ans.Notes, "the API would refuse the write with 422: "+ae.fields[0].Field+" points at a record that does not exist or that the principal may not read")
+		return nil
+	}
+	return err
 }
 
 // runAs sends a read through the records routes as the request's
