@@ -191,6 +191,7 @@ describe("the blog example", { timeout: 120_000 }, () => {
     // With a password alone the moderator role does not count.
     await moderator.getByRole("heading", { name: "You are signed in as a user" }).waitFor();
     await moderator.getByRole("note").getByText("Your moderator role counts only after a two-factor sign-in").waitFor();
+    await card(moderator, "House rules").waitFor();
     expect(await moderator.locator("main").textContent()).not.toContain("Bob's secret draft");
     await moderator.getByRole("link", { name: "Set up two-factor authentication" }).click();
     await moderator.getByRole("button", { name: "Set up two-factor authentication" }).click();
