@@ -15,6 +15,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/interpreter"
+	"github.com/google/cel-go/parser"
 )
 
 // The rules playground (docs/rules.md, "Rules playground API") shows why a
@@ -178,7 +179,8 @@ func newTreeBuilder(p *program, state interpreter.EvalState, act *activation) *t
 // shows as written, with its arguments as children, not its expansion.
 func (b *treeBuilder) build(x ast.Expr) *Node {
 	n := &Node{ID: x.ID()}
-	n.Expr, _ = cel.ExprToString(x, b.info) //nolint:errcheck // an expression that type-checked unparses
+	// Written out on one line (no operator wraps it).
+	n.Expr, _ = parser.Unparse(x, b.info, parser.WrapOnOperators()) //nolint:errcheck // an expression that type-checked unparses
 	var kids []ast.Expr
 	if call, ok := b.info.GetMacroCall(x.ID()); ok {
 		c := call.AsCall()
@@ -265,6 +267,12 @@ func (b *treeBuilder) span(x ast.Expr, kids []*Node) (int, int) {
 	end = min(end, len(b.src))
 	_, macro := b.info.GetMacroCall(x.ID())
 	switch {
+	case x.Kind() == ast.LiteralKind:
+		// The parser measures a token's end in bytes: find a string's
+		// closing quote instead.
+		if le := b.literalEnd(start); le > start {
+			end = le
+		}
 	case x.Kind() == ast.SelectKind && !macro:
 		// The token is the dot: take the field's name after it.
 		i := b.skipSpace(end)
@@ -289,7 +297,81 @@ func (b *treeBuilder) span(x ast.Expr, kids []*Node) (int, int) {
 			start = i
 		}
 	}
+	return b.balance(start, end)
+}
+
+// literalEnd is where a string or bytes literal starting at i ends (i when
+// it is no such literal).
+func (b *treeBuilder) literalEnd(i int) int {
+	j := i
+	for j < len(b.src) && j-i < 2 && (b.src[j] == 'r' || b.src[j] == 'R' || b.src[j] == 'b' || b.src[j] == 'B') {
+		j++
+	}
+	if j >= len(b.src) || (b.src[j] != '\'' && b.src[j] != '"') {
+		return i
+	}
+	q := string(b.src[j])
+	if j+2 < len(b.src) && string(b.src[j:j+3]) == q+q+q {
+		q += q + q
+	}
+	raw := j > i && (b.src[i] == 'r' || b.src[i] == 'R' || (j-i == 2 && (b.src[i+1] == 'r' || b.src[i+1] == 'R')))
+	for k := j + len(q); k+len(q) <= len(b.src); k++ {
+		if b.src[k] == '\\' && !raw {
+			k++
+			continue
+		}
+		if string(b.src[k:k+len(q)]) == q {
+			return k + len(q)
+		}
+	}
+	return len(b.src)
+}
+
+// balance widens a span over the parentheses it opens or closes but does
+// not hold whole, as in (a || b) && c, whose children start after "(".
+func (b *treeBuilder) balance(start, end int) (int, int) {
+	for range len(b.src) {
+		opens, closes := b.unmatched(start, end)
+		switch {
+		case closes > 0 && start > 0:
+			i := start
+			for i > 0 && b.src[i-1] != '(' {
+				i--
+			}
+			start = max(i-1, 0)
+		case opens > 0 && end < len(b.src):
+			i := end
+			for i < len(b.src) && b.src[i] != ')' {
+				i++
+			}
+			end = min(i+1, len(b.src))
+		default:
+			return start, end
+		}
+	}
 	return start, end
+}
+
+// unmatched counts the parentheses of src[start:end] that open and are not
+// closed in it, and that close what it did not open, outside strings.
+func (b *treeBuilder) unmatched(start, end int) (opens, closes int) {
+	for i := start; i < end; i++ {
+		switch r := b.src[i]; r {
+		case '\'', '"':
+			if e := b.literalEnd(i); e > i {
+				i = e - 1
+			}
+		case '(':
+			opens++
+		case ')':
+			if opens > 0 {
+				opens--
+			} else {
+				closes++
+			}
+		}
+	}
+	return opens, closes
 }
 
 func isIdentRune(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }

@@ -93,3 +93,65 @@ func TestExplain(t *testing.T) {
 		t.Fatalf("no rule: %+v %v", x, err)
 	}
 }
+
+// TestExplainSpans: the span of every subexpression holds that
+// subexpression, as written.
+func TestExplainSpans(t *testing.T) {
+	t.Parallel()
+	e := engine(t, `
+roles:
+  moderator: { permissions: [todos:moderate] }
+collections:
+  notes:
+    fields:
+      title:  { type: text, required: true }
+      owner:  { type: relation, collection: users }
+      tags:   { type: json }
+      parent: { type: relation, collection: notes }
+    rules:
+      read:   "(auth != null || has_role('moderator')) && (record.title.startsWith('é(') || size(record.title) > 3)"
+      update: "auth != null && !('owner' in changes) && [1, 2].all(x, x > 0) && has(record.owner) && exists('notes', record.parent) == false"
+      delete: "has_permission('todos:moderate') || get('notes', record.parent).owner == auth.id"
+`)
+	norm := func(s string) string {
+		s = strings.NewReplacer(" ", "", "'", `"`).Replace(s)
+		for strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") && balanced(s[1:len(s)-1]) {
+			s = s[1 : len(s)-1]
+		}
+		return s
+	}
+	rec := map[string]any{"id": "n1", "title": "é(abc", "owner": ann, "parent": nil}
+	for _, op := range []Op{Read, Update, Delete} {
+		x, err := e.Explain(context.Background(), "notes", op, &Input{Auth: &Principal{ID: ann}, Record: rec, Before: rec}, &memLoader{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := []rune(x.Rule)
+		var walk func(n *Node)
+		walk = func(n *Node) {
+			if got := string(src[n.Start:n.End]); norm(got) != norm(n.Expr) {
+				t.Errorf("%s: the span of %s is %q", op, n.Expr, got)
+			}
+			for _, c := range n.Children {
+				walk(c)
+			}
+		}
+		walk(x.Tree)
+	}
+}
+
+func balanced(s string) bool {
+	depth := 0
+	for _, r := range s {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth < 0 {
+				return false
+			}
+		}
+	}
+	return depth == 0
+}
