@@ -240,17 +240,18 @@ func TestRulesExplain(t *testing.T) {
 	if len(evs) < 10 {
 		t.Fatalf("%d rules_explained events", len(evs))
 	}
-	var found bool
+	var found, refused bool
 	for _, ev := range evs {
 		d := ev["details"].(map[string]any)
 		if ev["user_id"] != w.ids[admin] || d["by"] != w.ids[admin] {
 			t.Errorf("event %v", ev)
 		}
 		p, _ := d["principal"].(map[string]any)
+		refused = refused || (d["collection"] == "nope" && d["status"] == float64(404))
 		found = found || (d["operation"] == "update" && p["user_id"] == bobID && d["as"] == bobID && d["collection"] == "projects" && d["status"] == float64(200))
 	}
-	if !found {
-		t.Errorf("no event for the update explained as bob: %v", evs)
+	if !found || !refused {
+		t.Errorf("no event for the update explained as bob (%v) or for the unknown collection (%v): %v", found, refused, evs)
 	}
 }
 

@@ -98,11 +98,13 @@ type explainAPI struct {
 
 func (e *Engine) handleExplain(w http.ResponseWriter, r *http.Request, im Impersonator) {
 	var req explainRequest
+	var ans *explainAnswer
+	var err error
 	if p := httpx.ReadJSON(w, r, &req, e.cfg.BodyLimit); p != nil {
-		httpx.WriteProblem(w, r, *p)
-		return
+		err = &apiError{status: p.Status, code: p.Code, detail: p.Detail, fields: p.Errors}
+	} else {
+		ans, err = e.explainRequest(r, im, &req)
 	}
-	ans, err := e.explainRequest(r, im, &req)
 	status := http.StatusOK
 	if err != nil {
 		if p := e.problem(err, r); p != nil {
