@@ -6,12 +6,13 @@
 //
 // Screenshots of the main screens, 1280 and 390 px wide, go to
 // web/test-artifacts/ (gitignored).
+import { createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type AbeServer } from "../../../../sdk/js/test/harness.js";
+import { registerUser, startServer, type AbeServer } from "../../../../sdk/js/test/harness.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
@@ -29,6 +30,19 @@ const pw = `Tr0ub4dor-${Math.random().toString(36).slice(2)}-horse`;
 const alice = { name: "Alice", email: `alice-${Date.now()}@example.com` };
 const bob = { name: "Bob", email: `bob-${Date.now()}@example.com` };
 let projectId = "";
+
+/** The TOTP code of a step (RFC 6238: SHA-1, 30 s, 6 digits), as an authenticator app computes it. */
+function totp(secret: string, step: number): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(Array.from({ length: Math.floor(bits.length / 8) }, (_, i) => parseInt(bits.slice(i * 8, i * 8 + 8), 2)));
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const h = createHmac("sha1", key).update(msg).digest();
+  const o = h[h.length - 1]! & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
 
 async function shot(page: Page, name: string): Promise<void> {
   const size = page.viewportSize() ?? { width: 1280, height: 800 };
@@ -227,5 +241,28 @@ describe("the todo example", { timeout: 120_000 }, () => {
     await expect.poll(() => titles(b), WAIT).toEqual(["Water the roses and tomatoes", "Weed the paths", "Rake the leaves", "Buy seeds"]);
     await expect.poll(() => status(b).textContent(), WAIT).toMatch(/^Offline/);
     await ctxB.setOffline(false);
+  });
+
+  it("asks for the authenticator's code when the account has MFA", async () => {
+    const carol = await registerUser(srv);
+    const setup = await srv.api<{ secret: string }>("POST", "/api/auth/mfa/totp/setup", {}, carol.accessToken);
+    expect(setup.status).toBe(200);
+    const step = Math.floor(Date.now() / 30_000);
+    expect((await srv.api("POST", "/api/auth/mfa/totp/enable", { code: totp(setup.body.secret, step) }, carol.accessToken)).status).toBe(200);
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const c = await ctx.newPage();
+      await c.goto(srv.url + "/");
+      await c.getByLabel("Email").fill(carol.email);
+      await c.getByLabel("Password").fill(carol.password);
+      await c.getByRole("button", { name: "Log in" }).click();
+      await c.getByRole("heading", { name: "Two-step verification" }).waitFor();
+      await shot(c, "mfa");
+      await c.getByLabel("Code").fill(totp(setup.body.secret, step + 1));
+      await c.getByRole("button", { name: "Verify" }).click();
+      await c.getByRole("heading", { name: "Projects" }).waitFor();
+    } finally {
+      await ctx.close();
+    }
   });
 });
