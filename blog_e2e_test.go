@@ -3,6 +3,7 @@ package abe_test
 import (
 	"context"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/abe-stack/abe"
 	"github.com/abe-stack/abe/auth"
+	"github.com/abe-stack/abe/engine/tstypes"
 	"github.com/abe-stack/abe/schema"
 )
 
@@ -172,4 +174,25 @@ func TestBlogExampleRules(t *testing.T) {
 	w.mustDo(mod, "DELETE", comments+"/"+c, nil, 204)
 	w.mustDo(bob, "DELETE", posts+"/"+id, nil, 403)
 	w.mustDo(mod, "DELETE", posts+"/"+modPost, nil, 204)
+}
+
+// TestBlogExampleTypesAreFresh: the web app's generated types are those
+// of its abe.yaml (regenerate with the command in examples/blog/README.md).
+func TestBlogExampleTypesAreFresh(t *testing.T) {
+	t.Parallel()
+	cfg, err := schema.Load("examples/blog/abe.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := tstypes.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("examples/blog/web/src/abe-types.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatal("examples/blog/web/src/abe-types.ts is stale: abe gen types --lang ts -c examples/blog/abe.yaml -o examples/blog/web/src/abe-types.ts")
+	}
 }
