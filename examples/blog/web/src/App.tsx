@@ -45,7 +45,7 @@ function Shell({ w }: { w: Who }) {
           <button onClick={() => void abe.auth.logout().then(() => go("/"))}>Sign out</button>
         </nav>
       </header>
-      {w.waiting.length > 0 && (
+      {w.waiting.length > 0 && route.page !== "security" && (
         <p className="banner" role="note">
           Your {w.waiting.join(" and ")} role counts only after a two-factor sign-in.{" "}
           <Link to="/security">{w.user.mfa_enabled ? "Sign in again with a code" : "Set up two-factor authentication"}</Link>
