@@ -39,16 +39,22 @@ export const notice = new Store<{ text: string; at: number } | null>(null);
 
 function onConflict({ write, base, local, remote }: WriteConflict): Record<string, unknown> | void {
   if (write.collection !== "todos" || !remote) return;
-  const m = mergeFields(base, local, remote);
-  if (m.conflicts.length === 0) return m.changes; // nothing to ask: written again on top of theirs
-  const key = `${write.recordId}:${remote.version}`;
-  const rest = conflicts.get().filter((c) => c.id !== write.recordId);
+  // Several offline edits of one todo come back one by one: merge them all
+  // from the first one's base against the newest server record, in one view.
+  const open = conflicts.get().find((c) => c.id === write.recordId);
+  const from = open ? open.base : ((base ?? {}) as Partial<TodosRecord>);
+  const m = mergeFields(from, local, remote);
+  const rest = conflicts.get().filter((c) => c !== open);
+  if (m.conflicts.length === 0) {
+    if (open) conflicts.set(rest);
+    return m.changes; // nothing to ask: written again on top of theirs
+  }
   conflicts.set([
     ...rest,
     {
-      key,
+      key: `${write.recordId}:${remote.version}:${write.id}`,
       id: write.recordId,
-      base: (base ?? {}) as Partial<TodosRecord>,
+      base: from,
       mine: (local ?? {}) as Partial<TodosRecord>,
       theirs: remote as TodosRecord,
       fields: m.conflicts as (keyof TodosRecord & string)[],

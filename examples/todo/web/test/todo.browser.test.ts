@@ -175,13 +175,14 @@ describe("the todo example", { timeout: 120_000 }, () => {
     await saved(b);
   });
 
-  it("merges an offline edit that met another's: the merge view, then a conditional write", async () => {
+  it("merges offline edits that met another's: the merge view, theirs for one field and mine for another, then a conditional write", async () => {
     await ctxA.setOffline(true);
     await expect.poll(() => status(a).textContent(), WAIT).toMatch(/^Offline/);
     await editTitle(a, "Water the plants", "Water the roses");
+    await row(a, "Water the roses").getByRole("checkbox").check();
     await row(a, "Rake the leaves").getByRole("button", { name: /Move up/ }).click(); // reorder offline
     await expect.poll(() => titles(a), WAIT).toEqual(["Water the roses", "Weed the beds", "Rake the leaves", "Buy seeds"]);
-    await expect.poll(() => status(a).textContent(), WAIT).toBe("Offline · 2 changes not sent yet");
+    await expect.poll(() => status(a).textContent(), WAIT).toBe("Offline · 3 changes not sent yet");
     await shot(a, "offline");
 
     await editTitle(b, "Water the plants", "Water the tomatoes");
@@ -194,18 +195,22 @@ describe("the todo example", { timeout: 120_000 }, () => {
     await title.getByText("Water the plants").waitFor(); // base
     await title.getByText("Water the roses").waitFor(); // mine
     await title.getByText("Water the tomatoes").waitFor(); // theirs
+    await dialog.getByText("Your other changes (Done) are kept either way.").waitFor();
+    expect(await dialog.getByRole("group").count()).toBe(1); // done changed on one side only: no question
     await shot(a, "merge");
-    await title.getByLabel("Title: your own").fill("Water the roses and tomatoes");
+    await title.getByRole("radio", { name: /Theirs/ }).check();
     await dialog.getByRole("button", { name: "Save" }).click();
     await dialog.waitFor({ state: "detached" });
 
-    const want = ["Water the roses and tomatoes", "Weed the beds", "Rake the leaves", "Buy seeds"];
+    const want = ["Water the tomatoes", "Weed the beds", "Rake the leaves", "Buy seeds"];
     await expect.poll(() => titles(a), WAIT).toEqual(want);
     await expect.poll(() => titles(b), WAIT).toEqual(want);
+    await expect.poll(() => row(b, "Water the tomatoes").getByRole("checkbox").isChecked(), WAIT).toBe(true);
+    expect(await row(a, "Water the tomatoes").getByRole("checkbox").isChecked()).toBe(true);
     await saved(a);
     await expect.poll(serverTitles, WAIT).toEqual(want);
-    const [merged] = await srv.sql<{ title: string; version: string }>("SELECT title, version::text FROM todos WHERE project = $1 AND title LIKE 'Water%'", [projectId]);
-    expect(merged?.title).toBe("Water the roses and tomatoes");
+    expect(await serverTodo("Water the tomatoes")).toMatchObject({ title: "Water the tomatoes", done: true });
+    expect(await srv.sql("SELECT title FROM todos WHERE project = $1 AND title LIKE 'Water%'", [projectId])).toHaveLength(1);
   });
 
   it("undoes the last step with Ctrl+Z and redoes it with Ctrl+Shift+Z, in the page and on the server", async () => {
@@ -238,7 +243,7 @@ describe("the todo example", { timeout: 120_000 }, () => {
     await ctxB.setOffline(true);
     await b.reload();
     await b.getByRole("heading", { name: "Garden" }).waitFor();
-    await expect.poll(() => titles(b), WAIT).toEqual(["Water the roses and tomatoes", "Weed the paths", "Rake the leaves", "Buy seeds"]);
+    await expect.poll(() => titles(b), WAIT).toEqual(["Water the tomatoes", "Weed the paths", "Rake the leaves", "Buy seeds"]);
     await expect.poll(() => status(b).textContent(), WAIT).toMatch(/^Offline/);
     await ctxB.setOffline(false);
   });

@@ -58,6 +58,11 @@ function Merge({ c }: { c: Conflict }) {
       <div className="dialog merge" role="dialog" aria-modal="true" aria-labelledby="merge-title">
         <h2 id="merge-title">Someone else changed this todo while you were offline</h2>
         <p className="muted">Choose what to keep for each field you both changed. Nothing is saved until you choose.</p>
+        {Object.keys(c.changes).length > 0 && (
+          <p className="muted small kept">
+            Your other changes ({Object.keys(c.changes).map((f) => LABELS[f] ?? f).join(", ")}) are kept either way.
+          </p>
+        )}
         {c.fields.map((f) => {
           const text = typeof c.theirs[f] !== "boolean";
           return (
