@@ -243,6 +243,10 @@ func adminPaths(paths *object) {
 			paramRef("Cursor"),
 		}).
 		set("responses", responses(obj("200", jsonResponse("A page of events.", ref("SecurityEventPage"))), 400, 401, 403, 429))))
+	paths.set("/api/admin/rules/explain", obj("post", operation("explainRule", "admin", "Why a rule allows or refuses an operation for a principal").
+		set("description", needs("rules:explain")+" The rules playground: evaluates, never writes; for reads it also gives the real API's answer as the principal. Each call is a rules_explained security event.").
+		set("requestBody", jsonBody(ref("ExplainRequest"))).
+		set("responses", responses(obj("200", jsonResponse("The explanation.", ref("ExplainAnswer"))), 400, 401, 403, 404, 413, 415, 422, 429))))
 }
 
 // healthPaths adds the probes, which need no token.
