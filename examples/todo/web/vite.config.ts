@@ -44,5 +44,7 @@ export default defineConfig({
   resolve: { alias, dedupe: ["react", "react-dom"] },
   esbuild: { jsx: "automatic" },
   build: { target: "es2022", sourcemap: false },
+  // `npm run dev` (hot reload) beside `make dev`: the API and its socket stay abe's.
+  server: { proxy: { "/api": { target: "http://127.0.0.1:8090", ws: true } } },
   plugins: [serviceWorker()],
 });
