@@ -15,8 +15,9 @@ import (
 	"github.com/abe-stack/abe/internal/pg/pgtest"
 )
 
-// notesYAML is a collection appended to the todo example, with a rule
-// the test changes.
+// notesYAML is a collection added to the todo example's collections
+// (at their top: the file goes on with other sections), with a rule the
+// test changes.
 const notesYAML = `
   notes:
     fields:
@@ -33,11 +34,15 @@ func TestDevReloadsOnSave(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(string(base), "\ncollections:\n") {
+		t.Fatal("the todo example has no collections: line to add notes under")
+	}
 	save := func(extra string) {
 		t.Helper()
+		doc := strings.Replace(string(base), "\ncollections:\n", "\ncollections:"+strings.TrimSuffix(extra, "\n")+"\n", 1)
 		// Written aside and renamed, as editors do: never half a file.
 		tmp := cfg + ".tmp"
-		if err := os.WriteFile(tmp, append(append([]byte{}, base...), extra...), 0o644); err != nil {
+		if err := os.WriteFile(tmp, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Rename(tmp, cfg); err != nil {
