@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -185,5 +186,49 @@ func TestNew(t *testing.T) {
 	}
 	if _, err := New(context.Background(), Config{Kind: "postgres"}); err == nil {
 		t.Fatal("a postgres broker without a database")
+	}
+}
+
+// TestPostgresSubscribesDuringNotifications changes the subscriptions
+// while notifications stream in: a change that came as a wait ended by
+// itself (a notification) was once lost, and the new channel never
+// listened to (TestPostgres's "warm never got through", under load).
+func TestPostgresSubscribesDuringNotifications(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.New(t, nil)
+	b, err := NewPostgres(ctx, pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close() //nolint:errcheck // test
+	noise, cancelNoise := subscribe(b, "noise")
+	defer cancelNoise()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-noise: // drained, so the broker never blocks on it
+			}
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = b.Publish(ctx, "noise", "n") //nolint:errcheck // the test ends
+			}
+		}
+	}()
+	for i := range 30 {
+		ch := fmt.Sprintf("c%d", i%3)
+		in, cancel := subscribe(b, ch)
+		publishUntil(t, b, in, ch, fmt.Sprintf("m%d", i))
+		cancel()
 	}
 }

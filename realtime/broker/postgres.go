@@ -147,21 +147,32 @@ func (p *Postgres) listen(ctx context.Context, conn *pgx.Conn, reconnected bool)
 	}
 	for {
 		// Wait for a notification, or for the subscriptions to change.
+		// The waker says whether it took a change: a change taken as the
+		// wait ended by itself (a notification) must still be applied, or
+		// a new subscription would never be listened to.
 		waitCtx, cancel := context.WithCancel(ctx)
+		woke := make(chan bool, 1)
 		go func() {
 			select {
 			case <-p.changed:
 				cancel()
+				woke <- true
 			case <-waitCtx.Done():
+				woke <- false
 			}
 		}()
 		n, err := conn.WaitForNotification(waitCtx)
-		interrupted := waitCtx.Err() != nil && ctx.Err() == nil
 		cancel()
-		switch {
-		case ctx.Err() != nil:
+		changed := <-woke
+		if ctx.Err() != nil {
 			return ctx.Err()
-		case interrupted:
+		}
+		if err == nil {
+			if ch, ok := strings.CutPrefix(n.Channel, "abe_"); ok {
+				p.subs.deliver(ch, Message{Payload: n.Payload})
+			}
+		}
+		if changed {
 			// A cancelled wait leaves the connection usable in pgx v5
 			// only when nothing was half-read; pgx closes it otherwise.
 			if conn.IsClosed() {
@@ -171,14 +182,10 @@ func (p *Postgres) listen(ctx context.Context, conn *pgx.Conn, reconnected bool)
 				return err
 			}
 			continue
-		case err != nil:
+		}
+		if err != nil {
 			return err
 		}
-		ch, ok := strings.CutPrefix(n.Channel, "abe_")
-		if !ok {
-			continue
-		}
-		p.subs.deliver(ch, Message{Payload: n.Payload})
 	}
 }
 
