@@ -78,7 +78,7 @@ async function shot(page: Page, name: string): Promise<void> {
 async function open(saw: Promise<string>[]): Promise<Page> {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
-  page.on("pageerror", (e) => console.error("page error:", e));
+  watchBreakage(page);
   page.on("response", (r) => {
     if (new URL(r.url()).pathname.startsWith("/api/")) saw.push(r.text().catch(() => ""));
   });
@@ -129,6 +129,15 @@ beforeAll(async () => {
   await srv.cli(["users", "create", "--email", mod.email, "--password", mod.password, "--name", "Mona", "--role", "moderator"]);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 }, 180_000);
+
+/** Script errors and what the page's CSP refused, in every page: a page that breaks so fails the run. */
+const broken: string[] = [];
+function watchBreakage(page: Page): void {
+  page.on("pageerror", (e) => broken.push(`page error: ${String(e)}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy|Refused to/.test(m.text())) broken.push(`CSP: ${m.text()}`);
+  });
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -253,5 +262,9 @@ describe("the blog example", { timeout: 120_000 }, () => {
     const modBodies = await Promise.all(modSaw);
     expect(modBodies.join("\n")).toContain("Bob's secret draft");
     for (const email of [account("user").email, account("admin").email, bob.email]) expect(modBodies.filter((b) => b.includes(email))).toEqual([]);
+  });
+
+  it("broke no page: no script error, nothing the CSP refused", () => {
+    expect(broken).toEqual([]);
   });
 });

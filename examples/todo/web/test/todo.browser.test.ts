@@ -111,8 +111,17 @@ beforeAll(async () => {
   ctxB = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   a = await ctxA.newPage();
   b = await ctxB.newPage();
-  for (const p of [a, b]) p.on("pageerror", (e) => console.error("page error:", e));
+  for (const p of [a, b]) watchBreakage(p);
 }, 120_000);
+
+/** Script errors and what the page's CSP refused, in every page: a page that breaks so fails the run. */
+const broken: string[] = [];
+function watchBreakage(page: Page): void {
+  page.on("pageerror", (e) => broken.push(`page error: ${String(e)}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy|Refused to/.test(m.text())) broken.push(`CSP: ${m.text()}`);
+  });
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -269,5 +278,9 @@ describe("the todo example", { timeout: 120_000 }, () => {
     } finally {
       await ctx.close();
     }
+  });
+
+  it("broke no page: no script error, nothing the CSP refused", () => {
+    expect(broken).toEqual([]);
   });
 });
