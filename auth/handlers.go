@@ -16,7 +16,10 @@ const (
 	PermRolesManage  = "roles:manage"
 	PermSecurityRead = "security:read"
 	// PermJobsManage lists, retries and cancels background jobs.
-	PermJobsManage    = "jobs:manage"
+	PermJobsManage = "jobs:manage"
+	// PermConsole opens the admin console and its read-only views (the
+	// overview, the schema, the realtime inspector).
+	PermConsole       = "admin:console"
 	refreshCookieName = "abe_refresh"
 	refreshCookiePath = "/api/auth"
 )
