@@ -321,31 +321,36 @@ func (c *conn) subscribe(m ClientMessage) {
 	if m.Token != "" && !c.authenticate(m.ID, m.Token) {
 		return
 	}
-	fail := func(code, msg string) { c.enqueue(outMsg{data: errorMessage(m.ID, code, msg)}) }
+	if code, msg := c.open(m); code != "" {
+		c.enqueue(outMsg{data: errorMessage(m.ID, code, msg)})
+	}
+}
+
+// open makes subscription m of the socket, as the socket's principal: it
+// checks the topic, filter and record, and registers it, which queues its
+// ack. A refusal is returned as an error code and message; a socket that
+// closes meanwhile gets neither. The realtime inspector opens its
+// subscriptions here too, so it hears what a client would.
+func (c *conn) open(m ClientMessage) (code, msg string) {
 	topic, err := ParseTopic(m.Topic)
 	if err != nil {
-		fail(CodeBadTopic, err.Error())
-		return
+		return CodeBadTopic, err.Error()
 	}
 	exists, enabled := c.h.eng().Realtime(topic.Collection)
 	switch {
 	case !exists:
-		fail(CodeUnknownCollection, fmt.Sprintf("there is no collection %q", topic.Collection))
-		return
+		return CodeUnknownCollection, fmt.Sprintf("there is no collection %q", topic.Collection)
 	case !enabled:
-		fail(CodeNotEnabled, fmt.Sprintf("collection %s does not allow subscriptions (set realtime: true in abe.yaml)", topic.Collection))
-		return
+		return CodeNotEnabled, fmt.Sprintf("collection %s does not allow subscriptions (set realtime: true in abe.yaml)", topic.Collection)
 	}
 	sub := &subscription{conn: c, id: m.ID, topic: topic, authed: c.state.Load().p != nil}
 	if m.Filter != "" {
 		if topic.RecordID != "" {
-			fail(CodeBadFilter, "a record topic takes no filter")
-			return
+			return CodeBadFilter, "a record topic takes no filter"
 		}
 		f, err := c.h.rules().Filter(topic.Collection, m.Filter)
 		if err != nil {
-			fail(CodeBadFilter, err.Error())
-			return
+			return CodeBadFilter, err.Error()
 		}
 		sub.filter = f
 	}
@@ -354,33 +359,28 @@ func (c *conn) subscribe(m ClientMessage) {
 		// does not exist, so ids cannot be probed.
 		recs, err := c.h.eng().Records(c.ctx, topic.Collection, []string{topic.RecordID})
 		if err != nil {
-			fail(CodeInternal, "the server could not check the record; try again")
 			c.h.log.Warn("realtime: subscribe: reading the record failed", slog.String("error", err.Error()))
-			return
+			return CodeInternal, "the server could not check the record; try again"
 		}
 		ok := false
 		if rec := recs[topic.RecordID]; rec != nil {
 			ok, _, err = c.h.eng().Readable(c.ctx, topic.Collection, c.reader(), rec, c.h.eng().Loads(c.ctx))
 			if err != nil {
-				fail(CodeInternal, "the server could not check the record; try again")
-				return
+				return CodeInternal, "the server could not check the record; try again"
 			}
 		}
 		if !ok {
-			fail(CodeForbidden, "no such record, or you may not read it")
-			return
+			return CodeForbidden, "no such record, or you may not read it"
 		}
 	}
 	c.mu.Lock()
 	if _, dup := c.subs[m.ID]; dup {
 		c.mu.Unlock()
-		fail(CodeDuplicateID, "a subscription with this id is open; unsubscribe it first or use another id")
-		return
+		return CodeDuplicateID, "a subscription with this id is open; unsubscribe it first or use another id"
 	}
 	if len(c.subs) >= c.h.cfg.Settings.MaxSubscriptions {
 		c.mu.Unlock()
-		fail(CodeTooManySubs, fmt.Sprintf("a connection may hold at most %d subscriptions", c.h.cfg.Settings.MaxSubscriptions))
-		return
+		return CodeTooManySubs, fmt.Sprintf("a connection may hold at most %d subscriptions", c.h.cfg.Settings.MaxSubscriptions)
 	}
 	c.subs[m.ID] = sub
 	c.mu.Unlock()
@@ -391,7 +391,7 @@ func (c *conn) subscribe(m ClientMessage) {
 	select {
 	case <-c.h.started:
 	case <-c.ctx.Done():
-		return
+		return "", ""
 	}
 	// The node may not have read the log since the latest changes
 	// committed (no one listened, so no broker woke it). One read, shared
@@ -402,7 +402,7 @@ func (c *conn) subscribe(m ClientMessage) {
 	// read; without, they are behind the ack, so a client that lists
 	// after the ack sees them there and never hears them again.
 	if err := c.h.awaitRead(c.ctx); err != nil {
-		return
+		return "", ""
 	}
 	var upTo int64
 	c.h.register(sub, func(pos int64) {
@@ -413,6 +413,7 @@ func (c *conn) subscribe(m ClientMessage) {
 		since := *m.Since
 		c.h.wg.Go(func() { c.h.catchUpSub(sub, since, upTo) })
 	}
+	return "", ""
 }
 
 // enqueue queues a message without blocking. A socket whose queue is full
@@ -575,7 +576,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
 		close(c.closed)
-		if code == statusTooSlow {
+		if code == statusTooSlow && c.ws != nil {
 			// The writer is likely blocked on the full socket: cut it.
 			_ = c.ws.CloseNow() //nolint:errcheck // the socket is gone either way
 		}
