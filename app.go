@@ -110,6 +110,10 @@ type App struct {
 	// extraDeps are more dependencies for /readyz (the job queue, file
 	// storage), added as their services start.
 	extraDeps []dependency
+	// started is when New was called; sampler counts HTTP traffic per
+	// minute for the admin overview.
+	started time.Time
+	sampler *httpSampler
 	// stop ends the background work (the change log prune).
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -153,6 +157,7 @@ func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
 	if opts != nil {
 		a.opts = *opts
 	}
+	a.started = a.now()
 	a.log = cmp.Or(a.opts.Logger, slog.New(slog.DiscardHandler))
 	if cfg.Database.URL == "" {
 		return nil, errors.New("database.url is empty: set DATABASE_URL (or ABE_DATABASE_URL), or use `abe dev` for a local database")
@@ -295,6 +300,7 @@ func (a *App) services(ctx context.Context, rulesEngine *rules.Engine) error {
 		a.redis = redis.NewClient(opt)
 	}
 	a.httpMetrics = httpx.NewHTTPMetrics(a.metrics)
+	a.sampler = newHTTPSampler(a.httpMetrics.Totals, a.now)
 	a.rates = a.rateStore()
 	m, err := a.newModel(a.cfg, rulesEngine)
 	if err != nil {
@@ -342,6 +348,7 @@ func (a *App) services(ctx context.Context, rulesEngine *rules.Engine) error {
 		}
 	}
 	a.wg.Go(func() { a.publisher(bg) })
+	a.wg.Go(func() { a.sampler.run(bg) })
 	a.wg.Go(func() {
 		if err := a.hub.Run(bg); err != nil {
 			a.log.Error("realtime stopped", slog.String("error", err.Error()))
@@ -500,6 +507,7 @@ func (a *App) routes(mdl *model) http.Handler {
 	a.queue.Routes(r, a.auth.RequirePermission(auth.PermJobsManage))
 	mdl.engine.Routes(r)
 	mdl.engine.ExplainRoutes(r, a.auth.RequirePermission(auth.PermRulesExplain), a.auth)
+	a.adminRoutes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}
@@ -624,9 +632,10 @@ type check struct {
 	Error     string  `json:"error,omitempty"`
 }
 
-// readyz checks every dependency at once, each within 2 s.
-func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+// checkDependencies checks every dependency at once, each within 2 s
+// (/readyz, the admin overview).
+func (a *App) checkDependencies(ctx context.Context) ([]dependency, []check) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	deps := a.dependencies()
 	results := make([]check, len(deps))
@@ -643,6 +652,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wg.Wait()
+	return deps, results
+}
+
+// readyz reports every dependency; 503 when a required one is down.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	deps, results := a.checkDependencies(r.Context())
 	checks := make(map[string]check, len(deps))
 	status, code := "ready", http.StatusOK
 	for i, d := range deps {

@@ -69,10 +69,7 @@ func runMigratePlan(cmd *cobra.Command, g *globalOpts, verbose bool) error {
 		if err != nil {
 			return err
 		}
-		plan.Format(cmd.OutOrStdout(), verbose)
-		if d := plan.Destructive(); len(d) > 0 {
-			fmt.Fprintf(cmd.OutOrStdout(), "\n%d destructive step(s): apply them with `abe migrate apply --allow-destructive`\n", len(d))
-		}
+		abe.WritePlan(cmd.OutOrStdout(), plan, verbose)
 		return nil
 	})
 }

@@ -247,6 +247,58 @@ func adminPaths(paths *object) {
 		set("description", needs("rules:explain")+" The rules playground: evaluates, never writes; for reads it also gives the real API's answer as the principal. Each call is a rules_explained security event.").
 		set("requestBody", jsonBody(ref("ExplainRequest"))).
 		set("responses", responses(obj("200", jsonResponse("The explanation.", ref("ExplainAnswer"))), 400, 401, 403, 404, 413, 415, 422, 429))))
+
+	// The admin console's views of the node: overview, schema, realtime
+	// inspector (docs/admin-api.md).
+	count := obj("type", "integer", "minimum", 0)
+	rule := obj("type", []any{"string", "null"}, "description", "The CEL expression; null denies everyone but holders of *.")
+	paths.set("/api/admin/overview", obj("get", operation("adminOverview", "admin", "The state of this node at a glance").
+		set("description", needs("admin:console")+" Readiness as /readyz checks it, HTTP requests and 5xx answers of each of the last 60 whole minutes, realtime connections and subscriptions, and the job queue.").
+		set("responses", responses(obj("200", jsonResponse("The overview.", open(obj(
+			"version", str(),
+			"started_at", dateTime(),
+			"ready", open(obj(
+				"status", obj("enum", []any{"ok", "degraded", "down"}, "description", "down: a required dependency is down (/readyz answers 503); degraded: another one is."),
+				"checks", arrayOf(open(obj("name", str(), "status", obj("enum", []any{"up", "down"}), "required", boolean(),
+					"latency_ms", obj("type", "number"), "error", str()), "name", "status", "required")),
+			), "status", "checks"),
+			"http", open(obj("minutes", arrayOf(open(obj("at", dateTime(), "requests", count, "errors", count), "at", "requests", "errors"))), "minutes"),
+			"realtime", open(obj("connections", count, "subscriptions", count), "connections", "subscriptions"),
+			"jobs", obj("type", []any{"object", "null"}, "description", "null when the queue cannot be counted.", "properties", obj(
+				"available", count, "running", count, "retryable", count, "scheduled", count, "discarded", count,
+				"cancelled", count, "completed", count, "failures_last_hour", count)),
+		), "version", "started_at", "ready", "http", "realtime", "jobs"))), 401, 403, 429))))
+	paths.set("/api/admin/schema", obj("get", operation("adminSchema", "admin", "The collections in force and the migration the database needs").
+		set("description", needs("admin:console")+" The collections as abe.yaml declares them (after the latest reload), and plan: what `abe migrate plan` prints for the running database.").
+		set("responses", responses(obj("200", jsonResponse("The schema.", open(obj(
+			"config_path", str(),
+			"collections", arrayOf(open(obj(
+				"name", str(), "renamed_from", str(), "realtime", boolean(), "line", integer(),
+				"fields", arrayOf(open(obj("name", str(), "type", str(), "required", boolean(), "unique", boolean(), "many", boolean(),
+					"nullable", boolean(), "default", obj(), "min", obj("type", "number"), "max", obj("type", "number"), "pattern", str(),
+					"values", arrayOf(str()), "collection", str(), "on_delete", str(), "renamed_from", str(), "max_size", integer(),
+					"mime_types", arrayOf(str())), "name", "type")),
+				"indexes", arrayOf(open(obj("name", str(), "fields", arrayOf(str()), "unique", boolean()), "fields")),
+				"rules", open(obj("list", rule, "read", rule, "create", rule, "update", rule, "delete", rule)),
+				"field_rules", obj("type", "object", "additionalProperties", open(obj("read", rule, "update", rule))),
+				"files", arrayOf(open(obj("field", str(), "many", boolean(), "max_size", integer(), "mime_types", arrayOf(str())), "field", "max_size")),
+			), "name", "fields", "indexes", "rules", "field_rules", "files")),
+			"plan", open(obj(
+				"in_sync", boolean(),
+				"text", obj("type", "string", "description", "What `abe migrate plan` prints."),
+				"steps", arrayOf(open(obj("kind", str(), "summary", str(), "sql", arrayOf(str()), "destructive", boolean(), "warning", str()), "kind", "summary", "sql")),
+				"statements", arrayOf(str()),
+				"error", obj("type", "string", "description", "Why there is no plan (the database is down, live objects conflict)."),
+			), "in_sync", "text", "steps", "statements"),
+		), "config_path", "collections", "plan"))), 401, 403, 429))))
+	paths.set("/api/admin/realtime/inspect", obj("get", operation("inspectRealtime", "admin", "Stream a collection's realtime events as a principal receives them").
+		set("description", needs("admin:console")+" "+needs("rules:explain")+" A text/event-stream: first the subscription's ack, then each event of the realtime protocol (docs/realtime.md) as that principal would receive it, its seq as the event id; comments keep it open. It ends when the client goes or the admin's token expires or is revoked. Each call is a realtime_inspected security event.").
+		set("parameters", []any{
+			obj("name", "collection", "in", "query", "required", true, "description", "A collection with realtime: true.", "schema", str()),
+			queryParam("filter", "A filter, as in a subscribe message.", str()),
+			obj("name", "as", "in", "query", "required", true, "description", "anonymous, user:<id> or roles:<a,b>.", "schema", str()),
+		}).
+		set("responses", responses(obj("200", obj("description", "The stream.", "content", obj("text/event-stream", obj("schema", str())))), 400, 401, 403, 429))))
 }
 
 // healthPaths adds the probes, which need no token.
