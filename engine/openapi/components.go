@@ -277,7 +277,7 @@ func sharedSchemas() *object {
 		"SecurityEvent", open(obj(
 			"id", integer(),
 			"user_id", obj("type", []any{"string", "null"}, "format", "uuid"),
-			"type", obj("type", "string", "description", "registered, login_succeeded, login_failed, lockout, unlocked, token_reuse, logout, logout_all, password_changed, password_reset, email_verified, role_created, role_updated, role_deleted, role_assigned, role_removed or rules_explained."),
+			"type", obj("type", "string", "description", "registered, login_succeeded, login_failed, lockout, unlocked, token_reuse, logout, logout_all, password_changed, password_reset, email_verified, role_created, role_updated, role_deleted, role_assigned, role_removed, rules_explained or realtime_inspected."),
 			"ip", str(),
 			"user_agent", str(),
 			"details", obj("type", "object"),
