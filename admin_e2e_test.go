@@ -59,8 +59,9 @@ const (
 )
 
 // adminWorld is a world on adminYAML, read from a file in a temporary
-// directory (returned), with an admin and a user for each partial role.
-func adminWorld(t *testing.T, requireMFA bool, opts *abe.Options) (*world, string) {
+// directory (returned), with an admin and a user for each partial role;
+// tune, when not nil, changes the configuration first.
+func adminWorld(t *testing.T, tune func(*schema.Config), opts *abe.Options) (*world, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "abe.yaml")
 	if err := os.WriteFile(path, []byte(adminYAML), 0o644); err != nil {
@@ -70,8 +71,8 @@ func adminWorld(t *testing.T, requireMFA bool, opts *abe.Options) (*world, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if requireMFA {
-		cfg.Auth.RequireMFAForRoles = []string{"admin"}
+	if tune != nil {
+		tune(cfg)
 	}
 	if opts == nil {
 		opts = &abe.Options{}
@@ -93,7 +94,7 @@ func adminWorld(t *testing.T, requireMFA bool, opts *abe.Options) (*world, strin
 // where admins must use it.
 func TestAdminViewsRefuse(t *testing.T) {
 	t.Parallel()
-	w, _ := adminWorld(t, false, nil)
+	w, _ := adminWorld(t, nil, nil)
 	inspect := "/api/admin/realtime/inspect?collection=notes&as=anonymous"
 	for _, c := range []struct {
 		who, path string
@@ -123,7 +124,7 @@ func TestAdminViewsRefuse(t *testing.T) {
 		}
 	}
 
-	mw, _ := adminWorld(t, true, nil)
+	mw, _ := adminWorld(t, func(c *schema.Config) { c.Auth.RequireMFAForRoles = []string{"admin"} }, nil)
 	for _, path := range []string{"/api/admin/overview", "/api/admin/schema", inspect} {
 		r := mw.do(adminRoot, "GET", path, nil, nil)
 		if r.status != 403 || !strings.HasSuffix(r.str("type"), "mfa_required") {
@@ -142,7 +143,7 @@ func TestAdminOverview(t *testing.T) {
 	boom := func(r chi.Router) {
 		r.Get("/api/test/boom", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
 	}
-	w, _ := adminWorld(t, false, &abe.Options{Now: clk.Now, Routes: boom})
+	w, _ := adminWorld(t, nil, &abe.Options{Now: clk.Now, Routes: boom})
 
 	// Two failed attempts: one within the hour, one before it.
 	for _, ago := range []time.Duration{10 * time.Minute, 2 * time.Hour} {
@@ -233,7 +234,7 @@ func overviewMinutes(t *testing.T, r reply) []minute {
 // step in the plan.
 func TestAdminSchema(t *testing.T) {
 	t.Parallel()
-	w, path := adminWorld(t, false, nil)
+	w, path := adminWorld(t, nil, nil)
 	s := w.mustDo(consoleUser, "GET", "/api/admin/schema", nil, 200)
 	if s.str("config_path") != path {
 		t.Errorf("config_path %q, want %q", s.str("config_path"), path)
@@ -417,7 +418,7 @@ func (s *sseStream) until(id string) (sseEvent, []sseEvent) {
 // match and unmatch come as they would over a socket.
 func TestRealtimeInspector(t *testing.T) {
 	t.Parallel()
-	w, _ := adminWorld(t, false, nil)
+	w, _ := adminWorld(t, nil, nil)
 	s := w.inspect(adminRoot, url.Values{"collection": {"notes"}, "as": {"user:" + w.ids[bob]}})
 	notes := "/api/collections/notes/records"
 	hidden := w.mustDo(ann, "POST", notes, map[string]any{"title": "mine", "owner": w.ids[ann], "secret": "s1"}, 201).str("id")
@@ -470,7 +471,7 @@ func TestRealtimeInspector(t *testing.T) {
 // filter or a bad as, before any stream.
 func TestRealtimeInspectorRefuses(t *testing.T) {
 	t.Parallel()
-	w, _ := adminWorld(t, false, nil)
+	w, _ := adminWorld(t, nil, nil)
 	for _, q := range []url.Values{
 		{"collection": {"nope"}, "as": {"anonymous"}},
 		{"collection": {"quiet"}, "as": {"anonymous"}}, // realtime is off
@@ -487,5 +488,26 @@ func TestRealtimeInspectorRefuses(t *testing.T) {
 		if r.status != 400 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json") {
 			t.Errorf("inspect %v: %d %s", q, r.status, r.raw)
 		}
+	}
+}
+
+// TestRealtimeInspectorEndsWithTheToken: the stream ends, saying why, when
+// the admin's access token expires.
+func TestRealtimeInspectorEndsWithTheToken(t *testing.T) {
+	t.Parallel()
+	// Long enough to open the stream on a loaded machine, short enough to
+	// wait for.
+	w, _ := adminWorld(t, func(c *schema.Config) { c.Auth.AccessTokenTTL = schema.Duration(5 * time.Second) }, nil)
+	s := w.inspect(adminRoot, url.Values{"collection": {"notes"}, "as": {"anonymous"}})
+	if ev := s.next(); ev.data["type"] != "error" || ev.data["code"] != "token_expired" {
+		t.Fatalf("got %v, want the token_expired error", ev.data)
+	}
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			t.Fatalf("after the end: %v", ev.data)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the stream did not end")
 	}
 }
