@@ -461,6 +461,20 @@ func TestRealtimeInspector(t *testing.T) {
 		t.Errorf("a shared note as the user role: %v", ev.data)
 	}
 
+	// A client that goes ends its subscription.
+	if n := w.app.Realtime().Stats().Subscriptions; n != 4 {
+		t.Errorf("%d subscriptions open, want one per stream (4)", n)
+	}
+	for _, st := range []*sseStream{s, f, roles} {
+		st.cancel()
+	}
+	for deadline := time.Now().Add(waitFor); w.app.Realtime().Stats().Subscriptions != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions open after three streams ended, want 1", w.app.Realtime().Stats().Subscriptions)
+		}
+		time.Sleep(10 * time.Millisecond) // polling: the hub has no signal for this
+	}
+
 	events := w.mustDo(adminRoot, "GET", "/api/admin/security-events?type=realtime_inspected", nil, 200).items()
 	if len(events) != 4 {
 		t.Errorf("%d realtime_inspected events, want 4: %v", len(events), events)
