@@ -511,9 +511,10 @@ func (a *App) routes(mdl *model) http.Handler {
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}
+	api := a.hostedFiles(r, trusted)
 	m := srv.Metrics
 	if m.Disabled {
-		return r
+		return api
 	}
 	// /metrics stands beside the API, not in it: its bearer token is no
 	// access token, so the API's authentication must not see it.
@@ -530,7 +531,32 @@ func (a *App) routes(mdl *model) http.Handler {
 			guarded.ServeHTTP(w, req)
 			return
 		}
-		r.ServeHTTP(w, req)
+		api.ServeHTTP(w, req)
+	})
+}
+
+// hostedFiles sends a GET or HEAD that no route of r takes, outside the
+// reserved paths, to the hosted app past the API's middleware: a page
+// load of twenty assets must not spend the rate limit its API calls need,
+// and a file needs neither a token nor CORS. Other requests go to r,
+// whose NotFound still reaches the hosted app (for its 405).
+func (a *App) hostedFiles(r *chi.Mux, trusted []netip.Prefix) http.Handler {
+	if a.hosted == nil {
+		return r
+	}
+	files := a.httpMetrics.Route("hosting")(httpx.WithRequestID(httpx.ClientIP(trusted)(httpx.SecurityHeaders(
+		httpx.Logger(a.log)(httpx.Recover(a.log)(a.hosted))))))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead || a.hosted.Reserved(req.URL.Path) {
+			r.ServeHTTP(w, req)
+			return
+		}
+		path := cmp.Or(req.URL.RawPath, req.URL.Path)
+		if r.Match(chi.NewRouteContext(), req.Method, path) {
+			r.ServeHTTP(w, req)
+			return
+		}
+		files.ServeHTTP(w, req)
 	})
 }
 

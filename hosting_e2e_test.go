@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/abe-stack/abe"
 	"github.com/abe-stack/abe/internal/hosting"
 	"github.com/abe-stack/abe/internal/httpx"
+	"github.com/abe-stack/abe/schema"
 )
 
 // TestHosting: with hosting.dir, the app is served at / and every path
@@ -117,4 +119,81 @@ func TestHostingDirMissing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), cfg.Hosting.Dir) || !strings.Contains(err.Error(), "hosting.dir") {
 		t.Fatalf("got %v, want an error naming %s", err, cfg.Hosting.Dir)
 	}
+}
+
+// TestHostingSpendsNoRateLimit: the hosted app's files stand outside the
+// API's rate limit, so a page load of many assets leaves the API calls
+// their budget; /metrics counts them under route "hosting".
+func TestHostingSpendsNoRateLimit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, body := range map[string]string{"index.html": "<!doctype html><title>app</title>", "assets/a-1.js": "1", "assets/b-2.js": "2"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := loadExample(t)
+	cfg.Hosting.Dir, cfg.Hosting.SPA = dir, true
+	rl := &cfg.Server.RateLimit
+	rl.Disabled, rl.Requests, rl.Burst, rl.Window = false, 3, 3, schema.Duration(time.Hour)
+	cfg.Database.URL = migratedURL(t, cfg)
+	app, err := abe.New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	srv := httptest.NewServer(app.Handler())
+	t.Cleanup(srv.Close)
+	status := func(path string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Accept", "text/html,*/*;q=0.8") // as a browser navigates
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for i := range 20 {
+		for _, p := range []string{"/", "/assets/a-1.js", "/assets/b-2.js", "/some/page"} {
+			if s := status(p); s != http.StatusOK {
+				t.Fatalf("load %d, GET %s = %d", i, p, s)
+			}
+		}
+	}
+	// The burst of 3 is the API's, untouched by 80 file requests.
+	for i := range 3 {
+		if s := status("/api/collections/todos/records"); s == http.StatusTooManyRequests {
+			t.Fatalf("API call %d after the page loads = 429", i+1)
+		}
+	}
+	if s := status("/api/collections/todos/records"); s != http.StatusTooManyRequests {
+		t.Errorf("the fourth API call = %d, want 429: the limit is on", s)
+	}
+	res, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if !strings.Contains(string(b), `abe_http_requests_total{method="GET",route="hosting",status="200"} 80`) {
+		t.Errorf("/metrics has no 80 hosting requests:\n%s", grepLines(string(b), "abe_http_requests_total"))
+	}
+}
+
+// grepLines is the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
 }

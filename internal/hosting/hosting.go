@@ -82,7 +82,7 @@ const (
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.reserved(r.URL.Path) {
+	if h.Reserved(r.URL.Path) {
 		h.notFound.ServeHTTP(w, r)
 		return
 	}
@@ -191,8 +191,9 @@ func open(root *os.Root, name string) (*os.File, fs.FileInfo) {
 	return f, fi
 }
 
-// reserved tells whether p is a reserved path or below one.
-func (h *Handler) reserved(p string) bool {
+// Reserved tells whether p is one of the reserved paths or below one:
+// never served from Dir.
+func (h *Handler) Reserved(p string) bool {
 	for _, r := range h.cfg.Reserved {
 		if rest, ok := strings.CutPrefix(p, r); ok && (rest == "" || rest[0] == '/') {
 			return true

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"cmp"
 	"crypto/subtle"
 	"net/http"
 	"net/netip"
@@ -40,6 +41,18 @@ func NewHTTPMetrics(reg prometheus.Registerer) *HTTPMetrics {
 // Middleware measures each request. It belongs on the router itself (not
 // a sub-router), so that chi's route pattern is complete when it is read.
 func (m *HTTPMetrics) Middleware(next http.Handler) http.Handler {
+	return m.measure("", next)
+}
+
+// Route measures each request under one fixed route name, for handlers
+// that stand outside the router (the hosted app's files).
+func (m *HTTPMetrics) Route(name string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return m.measure(name, next) }
+}
+
+// measure counts a request under route, or under chi's pattern when route
+// is empty.
+func (m *HTTPMetrics) measure(fixed string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		m.inFlight.Inc()
@@ -50,8 +63,8 @@ func (m *HTTPMetrics) Middleware(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil {
+		route := cmp.Or(fixed, "unmatched")
+		if rc := chi.RouteContext(r.Context()); fixed == "" && rc != nil {
 			if p := rc.RoutePattern(); p != "" {
 				route = p
 			}
