@@ -507,6 +507,7 @@ func (a *App) routes(mdl *model) http.Handler {
 	a.queue.Routes(r, a.auth.RequirePermission(auth.PermJobsManage))
 	mdl.engine.Routes(r)
 	mdl.engine.ExplainRoutes(r, a.auth.RequirePermission(auth.PermRulesExplain), a.auth)
+	mdl.engine.AdminRoutes(r, a.auth.RequirePermission(engine.PermRecordsAdmin), a.auth)
 	a.adminRoutes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)

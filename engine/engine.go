@@ -118,10 +118,13 @@ type dbtx interface {
 type caller struct {
 	principal *rules.Principal
 	request   rules.Request
+	// bypass skips every rule and field rule: only the admin records API
+	// sets it (admin.go), from a context key no request can carry.
+	bypass bool
 }
 
 func (e *Engine) callerOf(r *http.Request) *caller {
-	c := &caller{request: rules.Request{Method: r.Method, IP: httpx.ClientIPString(r), Time: e.now()}}
+	c := &caller{request: rules.Request{Method: r.Method, IP: httpx.ClientIPString(r), Time: e.now()}, bypass: adminMode(r.Context())}
 	if p := auth.PrincipalFrom(r.Context()); p != nil {
 		c.principal = &rules.Principal{ID: p.UserID, Email: p.Email, Roles: p.Roles, Verified: p.Verified, MFA: p.MFA, Permissions: p.Permissions}
 	}

@@ -91,7 +91,7 @@ func (e *Engine) readableRecords(ctx context.Context, db dbtx, collection string
 	}
 	out := recs[:0]
 	for _, rec := range recs {
-		d, err := e.rules.Allow(ctx, collection, rules.Read, c.input(rec, nil, nil), loads)
+		d, err := e.allow(ctx, c, collection, rules.Read, c.input(rec, nil, nil), loads)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +114,7 @@ func (e *Engine) checkCreateFields(ctx context.Context, co *coll, c *caller, loa
 	if len(changes) == 0 {
 		return nil
 	}
-	denied, err := e.rules.DeniedUpdates(ctx, co.name, c.input(rec, defaults, changes), loads)
+	denied, err := e.deniedUpdates(ctx, c, co.name, c.input(rec, defaults, changes), loads)
 	if err != nil {
 		return err
 	}

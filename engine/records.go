@@ -103,7 +103,7 @@ func (e *Engine) viewOf(ctx context.Context, co *coll, c *caller, loads *rules.L
 	if base != nil {
 		*v = *base
 	}
-	if e.rules.HasFieldReadRules(co.name) {
+	if !c.bypass && e.rules.HasFieldReadRules(co.name) {
 		hidden, err := e.rules.HiddenFields(ctx, co.name, c.input(rec, nil, nil), loads)
 		if err != nil {
 			return nil, err
@@ -130,7 +130,7 @@ func (e *Engine) get(ctx context.Context, db dbtx, co *coll, c *caller, loads *r
 	if err != nil {
 		return nil, err
 	}
-	d, err := e.rules.Allow(ctx, co.name, rules.Read, c.input(rec, nil, nil), loads)
+	d, err := e.allow(ctx, c, co.name, rules.Read, c.input(rec, nil, nil), loads)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (e *Engine) create(ctx context.Context, tx dbtx, co *coll, c *caller, body 
 		return nil, err
 	}
 	loads := e.loads(ctx, tx)
-	d, err := e.rules.Allow(ctx, co.name, rules.Create, c.input(rec, nil, nil), loads)
+	d, err := e.allow(ctx, c, co.name, rules.Create, c.input(rec, nil, nil), loads)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (e *Engine) create(ctx context.Context, tx dbtx, co *coll, c *caller, body 
 func (e *Engine) refuseProvisional(ctx context.Context, co *coll, c *caller, vals Record, insertErr error) error {
 	rec := e.provisional(co, vals)
 	// The transaction is aborted: rules read outside it.
-	d, err := e.rules.Allow(ctx, co.name, rules.Create, c.input(rec, nil, nil), e.loads(ctx, e.db))
+	d, err := e.allow(ctx, c, co.name, rules.Create, c.input(rec, nil, nil), e.loads(ctx, e.db))
 	if err != nil || !d.Allowed {
 		return e.denied(co.name, rules.Create, d)
 	}
@@ -330,14 +330,14 @@ func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 		return before, nil
 	}
 	in := c.input(after, before, changes)
-	d, err := e.rules.Allow(ctx, co.name, rules.Update, in, loads)
+	d, err := e.allow(ctx, c, co.name, rules.Update, in, loads)
 	if err != nil {
 		return nil, err
 	}
 	if !d.Allowed {
 		return nil, e.denied(co.name, rules.Update, d)
 	}
-	denied, err := e.rules.DeniedUpdates(ctx, co.name, in, loads)
+	denied, err := e.deniedUpdates(ctx, c, co.name, in, loads)
 	if err != nil {
 		return nil, err
 	}
@@ -568,7 +568,7 @@ func (e *Engine) delete(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 	if version != nil && *version != before.Version() {
 		return e.conflict(ctx, co, c, loads, before)
 	}
-	d, err := e.rules.Allow(ctx, co.name, rules.Delete, c.input(before, nil, nil), loads)
+	d, err := e.allow(ctx, c, co.name, rules.Delete, c.input(before, nil, nil), loads)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,10 @@ type SQLInput struct {
 	// Alias is the alias of the collection's table in the query; "t" when
 	// empty.
 	Alias string
+	// Unrestricted lets a filter see every field and every related record,
+	// past their read rules: the admin records API, which no rule binds,
+	// sets it; nothing a client sends can.
+	Unrestricted bool
 }
 
 // ListPredicate translates the list rule of a collection into a SQL

@@ -1,0 +1,212 @@
+package abe_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/abe-stack/abe"
+	"github.com/abe-stack/abe/auth"
+	"github.com/abe-stack/abe/engine"
+	"github.com/abe-stack/abe/schema"
+)
+
+const adminRecordsYAML = `
+roles:
+  admin: { permissions: ["*"] }
+  user:  { permissions: [], default: true }
+collections:
+  notes:
+    realtime: true
+    fields:
+      title:  { type: text, required: true, max: 100 }
+      owner:  { type: relation, collection: users, required: true }
+      secret: { type: text, rules: { read: "auth != null && auth.id == record.owner", update: "auth != null && auth.id == record.owner" } }
+    rules:
+      list:   "auth != null && record.owner == auth.id"
+      read:   "auth != null && record.owner == auth.id"
+      create: "auth != null && record.owner == auth.id"
+      update: "auth != null && record.owner == auth.id"
+      delete: "auth != null && record.owner == auth.id"
+`
+
+const recordsAdmin = "root@x.test"
+
+// adminRecordsWorld is a world on adminRecordsYAML with an admin.
+func adminRecordsWorld(t *testing.T, requireMFA bool) *world {
+	t.Helper()
+	cfg, err := schema.Parse("abe.yaml", []byte(adminRecordsYAML), []string{"ABE_AUTH_SECRET=" + strings.Repeat("x", 40)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if requireMFA {
+		cfg.Auth.RequireMFAForRoles = []string{"admin"}
+	}
+	w := newWorldWith(t, cfg, &abe.Options{})
+	u, err := w.app.Auth().CreateUser(context.Background(), auth.CreateUserOpts{Email: recordsAdmin, Password: "long enough pass phrase 9", Roles: []string{"admin"}, Verified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ids[recordsAdmin] = u.ID
+	w.tokens[recordsAdmin] = w.mustDo("", "POST", "/api/auth/login", map[string]string{"email": recordsAdmin, "password": "long enough pass phrase 9"}, 200).str("access_token")
+	return w
+}
+
+const adminNotes = "/api/admin/collections/notes/records"
+
+// TestAdminRecordsRefuse: 401 without a token and 403 without
+// records:admin on every method, 403 to an admin without MFA where
+// admins must use it.
+func TestAdminRecordsRefuse(t *testing.T) {
+	t.Parallel()
+	w := adminRecordsWorld(t, false)
+	id := w.mustDo(bob, "POST", "/api/collections/notes/records", map[string]any{"title": "b", "owner": w.ids[bob]}, 201).str("id")
+	calls := []struct{ method, path string }{
+		{"GET", adminNotes}, {"POST", adminNotes}, {"GET", adminNotes + "/" + id},
+		{"PATCH", adminNotes + "/" + id}, {"PUT", adminNotes + "/" + id}, {"DELETE", adminNotes + "/" + id},
+		{"GET", "/api/admin/collections/nope/records"},
+	}
+	for _, c := range calls {
+		if r := w.do("", c.method, c.path, map[string]any{"title": "x"}, nil); r.status != 401 {
+			t.Errorf("%s %s anonymous: %d, want 401", c.method, c.path, r.status)
+		}
+		if r := w.do(ann, c.method, c.path, map[string]any{"title": "x"}, nil); r.status != 403 || !strings.HasSuffix(r.str("type"), "permission_required") {
+			t.Errorf("%s %s as a user: %d %s, want 403 permission_required", c.method, c.path, r.status, r.raw)
+		}
+	}
+	mfa := adminRecordsWorld(t, true)
+	for _, c := range calls {
+		if r := mfa.do(recordsAdmin, c.method, c.path, map[string]any{"title": "x"}, nil); r.status != 403 || !strings.HasSuffix(r.str("type"), "mfa_required") {
+			t.Errorf("%s %s as an admin without MFA: %d %s, want 403 mfa_required", c.method, c.path, r.status, r.raw)
+		}
+	}
+	if got := w.mustDo(bob, "GET", "/api/collections/notes/records/"+id, nil, 200).str("title"); got != "b" {
+		t.Fatalf("the refused writes changed the record: %q", got)
+	}
+}
+
+// TestAdminRecordsBypassRules: the admin lists, reads and writes what
+// the rules hide from them, hidden fields included; the public API gives
+// nothing of it to anyone else, whatever the request carries.
+func TestAdminRecordsBypassRules(t *testing.T) {
+	t.Parallel()
+	w := adminRecordsWorld(t, false)
+	rec := w.mustDo(bob, "POST", "/api/collections/notes/records", map[string]any{"title": "bob's", "owner": w.ids[bob], "secret": "s3"}, 201)
+	id := rec.str("id")
+
+	// The public API, as the admin and as ann, however asked.
+	if n := len(w.mustDo(recordsAdmin, "GET", "/api/collections/notes/records", nil, 200).items()); n != 0 {
+		t.Fatalf("the public list gave the admin %d records of bob", n)
+	}
+	tricks := map[string]string{"X-Admin": "1", "X-Abe-Admin-Mode": "true", "X-Forwarded-Prefix": "/api/admin"}
+	for _, q := range []string{"", "?admin=true", "?bypass=1&mode=admin"} {
+		if r := w.do(ann, "GET", "/api/collections/notes/records"+q, nil, tricks); r.status != 200 || len(r.items()) != 0 {
+			t.Fatalf("list%s as ann with admin headers: %d %s", q, r.status, r.raw)
+		}
+		if r := w.do(ann, "GET", "/api/collections/notes/records/"+id+q, nil, tricks); r.status != 404 {
+			t.Fatalf("get%s as ann with admin headers: %d %s", q, r.status, r.raw)
+		}
+	}
+
+	// The admin API.
+	items := w.mustDo(recordsAdmin, "GET", adminNotes+"?sort=-created_at&limit=50&count=true", nil, 200).items()
+	if len(items) != 1 || items[0]["id"] != id || items[0]["secret"] != "s3" {
+		t.Fatalf("admin list: %v", items)
+	}
+	got := w.mustDo(recordsAdmin, "GET", adminNotes+"/"+id, nil, 200)
+	if got.str("secret") != "s3" || got.header.Get("ETag") != `"1"` {
+		t.Fatalf("admin get: %s %v", got.raw, got.header)
+	}
+	if r := w.mustDo(recordsAdmin, "GET", adminNotes+"?filter="+url.QueryEscape(`title == "bob's"`), nil, 200); len(r.items()) != 1 {
+		t.Fatalf("admin filter: %s", r.raw)
+	}
+	// The field update rule (the owner only) does not hold the admin back.
+	up := w.do(recordsAdmin, "PATCH", adminNotes+"/"+id, map[string]any{"secret": "s4"}, map[string]string{"If-Match": `"1"`})
+	if up.status != 200 || up.str("secret") != "s4" || up.body["version"] != float64(2) {
+		t.Fatalf("admin update: %d %s", up.status, up.raw)
+	}
+	// A filter sees the hidden field too.
+	if r := w.mustDo(recordsAdmin, "GET", adminNotes+"?filter="+url.QueryEscape(`secret == "s4"`), nil, 200); len(r.items()) != 1 {
+		t.Fatalf("admin filter on a hidden field: %s", r.raw)
+	}
+	stale := w.do(recordsAdmin, "PATCH", adminNotes+"/"+id, map[string]any{"title": "late"}, map[string]string{"If-Match": `"1"`})
+	cur, _ := stale.body["current"].(map[string]any)
+	if stale.status != 409 || cur["version"] != float64(2) || cur["secret"] != "s4" {
+		t.Fatalf("stale update: %d %s", stale.status, stale.raw)
+	}
+	// Validation still applies.
+	if r := w.do(recordsAdmin, "PATCH", adminNotes+"/"+id, map[string]any{"title": strings.Repeat("x", 101)}, nil); r.status != 422 {
+		t.Fatalf("invalid update: %d %s", r.status, r.raw)
+	}
+	if r := w.do(recordsAdmin, "POST", adminNotes, map[string]any{"title": "no owner"}, nil); r.status != 422 {
+		t.Fatalf("invalid create: %d %s", r.status, r.raw)
+	}
+	// A client id on create.
+	const clientID = "01937a4e-0000-7000-8000-000000000001"
+	c := w.mustDo(recordsAdmin, "POST", adminNotes, map[string]any{"id": clientID, "title": "for bob", "owner": w.ids[bob]}, 201)
+	if c.str("id") != clientID {
+		t.Fatalf("create with a client id: %s", c.raw)
+	}
+	if r := w.do(recordsAdmin, "GET", adminNotes+"?filter="+url.QueryEscape("title =="), nil, nil); r.status != 400 {
+		t.Fatalf("bad filter: %d %s", r.status, r.raw)
+	}
+	if r := w.do(recordsAdmin, "GET", "/api/admin/collections/nope/records", nil, nil); r.status != 404 {
+		t.Fatalf("unknown collection: %d %s", r.status, r.raw)
+	}
+	if r := w.do(recordsAdmin, "GET", adminNotes+"/01937a4e-0000-7000-8000-0000000000ff", nil, nil); r.status != 404 {
+		t.Fatalf("unknown record: %d %s", r.status, r.raw)
+	}
+	w.mustDo(recordsAdmin, "DELETE", adminNotes+"/"+id, nil, 204)
+	w.mustDo(bob, "GET", "/api/collections/notes/records/"+id, nil, 404)
+
+	// The trail: each write with its actor, record and version; each read.
+	var evs []map[string]any
+	for _, typ := range []string{engine.EventAdminRecordCreate, engine.EventAdminRecordUpdate, engine.EventAdminRecordDelete, engine.EventAdminRecordsRead} {
+		evs = append(evs, w.mustDo(recordsAdmin, "GET", "/api/admin/security-events?limit=500&type="+typ, nil, 200).items()...)
+	}
+	seen := map[string]int{}
+	for _, ev := range evs {
+		d, _ := ev["details"].(map[string]any)
+		if d["actor"] != w.ids[recordsAdmin] || ev["user_id"] != w.ids[recordsAdmin] || d["collection"] != "notes" {
+			t.Errorf("event without its actor or collection: %v", ev)
+		}
+		seen[ev["type"].(string)]++
+		if ev["type"] == engine.EventAdminRecordUpdate && d["record_id"] == id && d["version"] != float64(2) {
+			t.Errorf("update event without the version: %v", ev)
+		}
+		if ev["type"] == engine.EventAdminRecordCreate && d["record_id"] != clientID {
+			t.Errorf("create event without the record: %v", ev)
+		}
+	}
+	// reads: list, get, two filters, bad filter, unknown record (the unknown
+	// collection records none).
+	if seen[engine.EventAdminRecordCreate] != 1 || seen[engine.EventAdminRecordUpdate] != 1 || seen[engine.EventAdminRecordDelete] != 1 || seen[engine.EventAdminRecordsRead] != 6 {
+		t.Fatalf("events: %v", seen)
+	}
+}
+
+// TestAdminRecordsRealtime: the admin's writes reach a subscriber whose
+// rules let them see the record, and not one whose rules do not.
+func TestAdminRecordsRealtime(t *testing.T) {
+	t.Parallel()
+	w := adminRecordsWorld(t, false)
+	bobWS, annWS := w.as(bob), w.as(ann)
+	bobWS.subscribe("s", "collection:notes", "")
+	annWS.subscribe("s", "collection:notes", "")
+
+	id := w.mustDo(recordsAdmin, "POST", adminNotes, map[string]any{"title": "for bob", "owner": w.ids[bob], "secret": "k"}, 201).str("id")
+	if ev := bobWS.event(); ev["op"] != "create" || ev["id"] != id {
+		t.Fatalf("bob's create event: %v", ev)
+	}
+	w.mustDo(recordsAdmin, "PATCH", adminNotes+"/"+id, map[string]any{"title": "changed"}, 200)
+	if ev := bobWS.event(); ev["op"] != "update" || ev["id"] != id {
+		t.Fatalf("bob's update event: %v", ev)
+	}
+	w.mustDo(recordsAdmin, "DELETE", adminNotes+"/"+id, nil, 204)
+	if ev := bobWS.event(); ev["op"] != "delete" || ev["id"] != id {
+		t.Fatalf("bob's delete event: %v", ev)
+	}
+	marker := w.mustDo(recordsAdmin, "POST", adminNotes, map[string]any{"title": "for ann", "owner": w.ids[ann]}, 201).str("id")
+	annWS.quietUntil(marker)
+}
