@@ -112,7 +112,17 @@ beforeAll(async () => {
   a = await ctxA.newPage();
   b = await ctxB.newPage();
   for (const p of [a, b]) watchBreakage(p);
+  // Everything the API and realtime told Bob's pages, to look for what his rules hide.
+  ctxB.on("response", (r) => {
+    if (new URL(r.url()).pathname.startsWith("/api/")) bobSaw.push(r.text().catch(() => ""));
+  });
+  const frames = (p: Page) => p.on("websocket", (ws) => ws.on("framereceived", (f) => bobSaw.push(Promise.resolve(String(f.payload)))));
+  frames(b);
+  ctxB.on("page", frames);
 }, 120_000);
+
+/** The bodies of every API answer and realtime frame Bob's pages received. */
+const bobSaw: Promise<string>[] = [];
 
 /** Script errors and what the page's CSP refused, in every page: a page that breaks so fails the run. */
 const broken: string[] = [];
@@ -278,6 +288,14 @@ describe("the todo example", { timeout: 120_000 }, () => {
     } finally {
       await ctx.close();
     }
+  });
+
+  it("never sent Bob the owner's note, in any answer or realtime event", async () => {
+    const bodies = await Promise.all(bobSaw);
+    // He did receive the todo the note is on, live and listed: the check looks where the note would be.
+    expect(bodies.filter((t) => t.includes("Buy seeds")).length).toBeGreaterThan(1);
+    expect(bodies.filter((t) => t.includes('"event"') && t.includes("Buy seeds")).length, "realtime events of the todo").toBeGreaterThan(0);
+    expect(bodies.filter((t) => t.includes("heirloom"))).toEqual([]);
   });
 
   it("broke no page: no script error, nothing the CSP refused", () => {
