@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/abe
 EXAMPLE ?= examples/todo/abe.yaml
 
-.PHONY: help build dev sdk test flake lint fuzz clean
+.PHONY: help build dev blog sdk test flake lint fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,6 +16,11 @@ dev: build ## build abe and the todo app, serve both on http://127.0.0.1:8090 (l
 	@test -d examples/todo/web/node_modules || (cd examples/todo/web && npm ci --no-audit --no-fund --loglevel=error)
 	cd examples/todo/web && npm run --silent build
 	TODO_WEB_DIST=web/dist ./$(BIN) dev --config $(EXAMPLE)
+
+blog: build ## build abe and the blog app, serve both on http://127.0.0.1:8090 (then: node examples/blog/seed.mjs)
+	@test -d examples/blog/web/node_modules || (cd examples/blog/web && npm ci --no-audit --no-fund --loglevel=error)
+	cd examples/blog/web && npm run --silent build
+	cd examples/blog && ../../$(BIN) dev
 
 sdk: ## build the TypeScript SDK and pack it as sdk/js/abe-stack-sdk-<version>.tgz for npm install
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error && npm pack --silent
@@ -34,5 +39,5 @@ lint: ## gofmt, go vet and staticcheck
 fuzz: ## fuzz the config parser for a minute
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 1m ./schema
 
-clean: ## remove bin/ and the example's local database
-	rm -rf bin examples/todo/.abe examples/todo/web/dist
+clean: ## remove bin/, the examples' local databases and their built apps
+	rm -rf bin examples/todo/.abe examples/todo/web/dist examples/blog/.abe examples/blog/web/dist
