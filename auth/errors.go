@@ -88,7 +88,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		httpx.WriteProblem(w, r, httpx.Problem{Status: http.StatusConflict, Code: httpx.CodeAlreadyExists, Detail: "a role with this name exists",
 			Errors: []httpx.FieldError{{Field: "name", Message: "is taken"}}})
 	case errors.Is(err, ErrBuiltinRole):
-		httpx.Error(w, r, http.StatusConflict, "this role is declared in abe.yaml and cannot be deleted here; remove it from the file")
+		httpx.Error(w, r, http.StatusConflict, "this role is declared in abe.yaml and is read-only here: change or remove it in the file")
 	case errors.Is(err, ErrNotFound):
 		httpx.Error(w, r, http.StatusNotFound, "not found")
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,7 +29,15 @@ const (
 	EventRoleDeleted     = "role_deleted"
 	EventRoleAssigned    = "role_assigned"
 	EventRoleRemoved     = "role_removed"
+	// Admin actions on accounts.
+	EventUserCreated    = "user_created"
+	EventSessionRevoked = "session_revoked"
+	EventAdminLogoutAll = "admin_logout_all"
+	EventAdminVerified  = "email_verified_by_admin"
 )
+
+// likeEscaper makes a string match itself in a LIKE pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // Event is an entry of the audit trail.
 type Event struct {
@@ -94,7 +103,11 @@ func (s *Service) Events(ctx context.Context, f EventFilter) ([]Event, string, e
 	if f.UserID != "" {
 		q += " AND user_id = " + arg(f.UserID)
 	}
-	if f.Type != "" {
+	if prefix, ok := strings.CutSuffix(f.Type, "*"); ok {
+		// A trailing * selects a family of types (admin.*); LIKE's own
+		// wildcards in the prefix match themselves.
+		q += " AND type LIKE " + arg(likeEscaper.Replace(prefix)+"%")
+	} else if f.Type != "" {
 		q += " AND type = " + arg(f.Type)
 	}
 	if !f.Since.IsZero() {

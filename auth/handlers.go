@@ -58,11 +58,13 @@ func (s *Service) Routes(r chi.Router) {
 		r.With(s.RequirePermission(PermUsersManage)).Get("/users/{id}/roles", s.handleUserRoles)
 		r.With(s.RequirePermission(PermUsersManage)).Post("/users/{id}/roles", s.handleAssignRole)
 		r.With(s.RequirePermission(PermUsersManage)).Delete("/users/{id}/roles/{role}", s.handleRemoveRole)
+		s.adminRoutes(r)
 		r.Route("/roles", func(r chi.Router) {
 			r.Use(s.RequirePermission(PermRolesManage))
 			r.Get("/", s.handleListRoles)
 			r.Post("/", s.handleCreateRole)
 			r.Get("/{name}", s.handleGetRole)
+			r.Get("/{name}/users", s.handleRoleUsers)
 			r.Patch("/{name}", s.handleUpdateRole)
 			r.Delete("/{name}", s.handleDeleteRole)
 		})
@@ -346,11 +348,15 @@ func (s *Service) handleListUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	users, next, err := s.ListUsers(r.Context(), r.URL.Query().Get("email"), cursor, limit)
+	var items []AdminUser
+	if err == nil {
+		items, err = s.withLockState(r.Context(), users)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, page[*User]{Items: users, NextCursor: next})
+	httpx.WriteJSON(w, http.StatusOK, page[AdminUser]{Items: items, NextCursor: next})
 }
 
 func (s *Service) handleUnlock(w http.ResponseWriter, r *http.Request) {

@@ -147,7 +147,7 @@ func (s *Service) unlock(ctx context.Context, c client, userID, by string) error
 		if _, err := db.Exec(ctx, `DELETE FROM abe.login_locks WHERE email = $1`, email); err != nil {
 			return fmt.Errorf("unlock: %w", err)
 		}
-		return s.record(ctx, db, c, u.ID, EventUnlocked, map[string]any{"by": by, "cleared_attempts": tag.RowsAffected()})
+		return s.record(ctx, db, c, u.ID, EventUnlocked, map[string]any{"by": by, "actor": by, "cleared_attempts": tag.RowsAffected()})
 	})
 }
 

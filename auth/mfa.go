@@ -570,7 +570,7 @@ func (s *Service) resetMFA(ctx context.Context, c client, userID, by string) err
 		if err != nil {
 			return err
 		}
-		return s.record(ctx, db, c, u.ID, EventMFADisabled, map[string]any{"by": by, "reset": true, "sessions_ended": n})
+		return s.record(ctx, db, c, u.ID, EventMFADisabled, map[string]any{"by": by, "actor": by, "reset": true, "sessions_ended": n})
 	})
 	if err != nil {
 		return err

@@ -27,8 +27,11 @@ type Role struct {
 	Permissions []string `json:"permissions"`
 	// Default roles are given to new accounts.
 	Default bool `json:"default"`
-	// Builtin roles are declared in abe.yaml; they cannot be deleted.
+	// Builtin roles are declared in abe.yaml; they cannot be changed or
+	// deleted through the API.
 	Builtin bool `json:"builtin"`
+	// Source is where the role is declared: "config" (abe.yaml) or "api".
+	Source string `json:"source"`
 }
 
 // maxCachedUsers bounds the per-user role cache.
@@ -70,6 +73,7 @@ func (c *roleCache) reload(ctx context.Context) error {
 	roles, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Role, error) {
 		var r Role
 		err := row.Scan(&r.Name, &r.Description, &r.Permissions, &r.Default, &r.Builtin)
+		r.Source = roleSource(r.Builtin)
 		return r, err
 	})
 	if err != nil {
@@ -184,6 +188,14 @@ func (c *roleCache) defaults() []string {
 	return out
 }
 
+// roleSource names where a role is declared, for the admin API.
+func roleSource(builtin bool) string {
+	if builtin {
+		return "config"
+	}
+	return "api"
+}
+
 func (c *roleCache) list() []Role {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -235,7 +247,7 @@ func (s *Service) CreateRole(ctx context.Context, r Role, c client, by string) (
 	if err := checkRole(&r); err != nil {
 		return Role{}, err
 	}
-	r.Builtin = false
+	r.Builtin, r.Source = false, roleSource(false)
 	err := inTxPool(ctx, s, func(db dbtx) error {
 		note(db, busRoles, "role")
 		_, err := db.Exec(ctx, `INSERT INTO abe.roles (name, description, permissions, is_default, builtin) VALUES ($1, $2, $3, $4, false)`,
@@ -247,7 +259,7 @@ func (s *Service) CreateRole(ctx context.Context, r Role, c client, by string) (
 		if err != nil {
 			return fmt.Errorf("create role: %w", err)
 		}
-		return s.record(ctx, db, c, by, EventRoleCreated, map[string]any{"role": r.Name, "permissions": r.Permissions})
+		return s.record(ctx, db, c, by, EventRoleCreated, map[string]any{"role": r.Name, "permissions": r.Permissions, "actor": by})
 	})
 	if err != nil {
 		return Role{}, err
@@ -262,12 +274,16 @@ type RolePatch struct {
 	Default     *bool     `json:"default"`
 }
 
-// UpdateRole changes a role. A role declared in abe.yaml can be changed
-// too; the file's definition comes back only when the file changes it.
+// UpdateRole changes a role managed through the API. A role declared in
+// abe.yaml is ErrBuiltinRole: the file is its one definition, or the next
+// migrate would silently undo or keep the change.
 func (s *Service) UpdateRole(ctx context.Context, name string, p RolePatch, c client, by string) (Role, error) {
 	r, ok := s.roleNamed(name)
 	if !ok {
 		return Role{}, ErrNotFound
+	}
+	if r.Builtin {
+		return Role{}, ErrBuiltinRole
 	}
 	if p.Description != nil {
 		r.Description = *p.Description
@@ -291,7 +307,7 @@ func (s *Service) UpdateRole(ctx context.Context, name string, p RolePatch, c cl
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		return s.record(ctx, db, c, by, EventRoleUpdated, map[string]any{"role": r.Name, "permissions": r.Permissions})
+		return s.record(ctx, db, c, by, EventRoleUpdated, map[string]any{"role": r.Name, "permissions": r.Permissions, "actor": by})
 	})
 	if err != nil {
 		return Role{}, err
@@ -314,7 +330,7 @@ func (s *Service) DeleteRole(ctx context.Context, name string, c client, by stri
 		if _, err := db.Exec(ctx, `DELETE FROM abe.roles WHERE name = $1`, name); err != nil {
 			return fmt.Errorf("delete role: %w", err)
 		}
-		return s.record(ctx, db, c, by, EventRoleDeleted, map[string]any{"role": name})
+		return s.record(ctx, db, c, by, EventRoleDeleted, map[string]any{"role": name, "actor": by})
 	})
 	if err != nil {
 		return err
@@ -355,7 +371,7 @@ func (s *Service) AssignRole(ctx context.Context, userID, role string, c client,
 		if tag.RowsAffected() == 0 {
 			return nil
 		}
-		return s.record(ctx, db, c, userID, EventRoleAssigned, map[string]any{"role": role, "by": by})
+		return s.record(ctx, db, c, userID, EventRoleAssigned, map[string]any{"role": role, "by": by, "actor": by})
 	})
 }
 
@@ -374,7 +390,7 @@ func (s *Service) RemoveRole(ctx context.Context, userID, role string, c client,
 		if tag.RowsAffected() == 0 {
 			return nil
 		}
-		return s.record(ctx, db, c, userID, EventRoleRemoved, map[string]any{"role": role, "by": by})
+		return s.record(ctx, db, c, userID, EventRoleRemoved, map[string]any{"role": role, "by": by, "actor": by})
 	})
 }
 
@@ -391,8 +407,9 @@ func (s *Service) RemoveRoleCLI(ctx context.Context, userID, role string) error 
 
 // RoleSync plans the migration steps that make abe.roles hold the roles of
 // abe.yaml. A declared role is created when missing and rewritten when its
-// declaration changes (its hash is kept in config_hash); changes made
-// through the API in between are kept until then. A role no longer
+// declaration changes (its hash is kept in config_hash); the API refuses
+// to change a declared role (changes made in the database by hand are kept
+// until then). A role no longer
 // declared stays, managed through the API.
 type RoleSync struct{}
 

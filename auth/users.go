@@ -82,6 +82,9 @@ type CreateUserOpts struct {
 	Roles []string
 	// Verified marks the email as verified (accounts made by admins).
 	Verified bool
+	// NoPassword makes an account without a password when Password is
+	// empty: it can sign in only after a password reset.
+	NoPassword bool
 }
 
 // CreateUser makes an account after checking the email and the password
@@ -90,7 +93,8 @@ func (s *Service) CreateUser(ctx context.Context, o CreateUserOpts) (*User, erro
 	if msg := checkEmail(o.Email); msg != "" {
 		return nil, &FieldError{Field: "email", Message: msg}
 	}
-	if msg := s.policy.Check(o.Password, o.Email, o.Name); msg != "" {
+	noPassword := o.NoPassword && o.Password == ""
+	if msg := s.policy.Check(o.Password, o.Email, o.Name); msg != "" && !noPassword {
 		return nil, &FieldError{Field: "password", Message: msg}
 	}
 	roles := o.Roles
@@ -102,12 +106,16 @@ func (s *Service) CreateUser(ctx context.Context, o CreateUserOpts) (*User, erro
 			return nil, &FieldError{Field: "roles", Message: fmt.Sprintf("unknown role %q", r)}
 		}
 	}
-	hash, err := s.hasher.Hash(ctx, o.Password)
-	if err != nil {
-		return nil, err
+	var hash *string
+	if !noPassword {
+		h, err := s.hasher.Hash(ctx, o.Password)
+		if err != nil {
+			return nil, err
+		}
+		hash = &h
 	}
 	var u *User
-	err = inTx(ctx, s.db, func(tx pgx.Tx) error {
+	err := inTx(ctx, s.db, func(tx pgx.Tx) error {
 		var id string
 		now := s.now()
 		err := tx.QueryRow(ctx, `INSERT INTO abe.users (email, name, password_hash, email_verified, created_at, updated_at)
