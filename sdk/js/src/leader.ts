@@ -194,7 +194,9 @@ export type TabRequest =
   | { type: "write"; write: QueuedWrite }
   /** Hold a realtime subscription for the follower, told by `key`; `since` is the last seq it saw. */
   | { type: "subscribe"; key: string; topic: string; filter?: string; since?: number }
-  | { type: "unsubscribe"; key: string };
+  | { type: "unsubscribe"; key: string }
+  /** Try the queue again now (the follower's browser came online or its tab became visible). */
+  | { type: "retry" };
 
 /** What the leader tells every tab. */
 export type TabBroadcast =

@@ -188,6 +188,10 @@ class Session {
     return (this.tabs ?? this.queue).flush();
   }
 
+  retryNow(): void {
+    (this.tabs ?? this.queue).retryNow();
+  }
+
   wait(writeId: string): Promise<WriteOutcome> {
     return (this.tabs ?? this.queue).wait(writeId);
   }
@@ -317,7 +321,7 @@ export class OfflineClient {
     const w = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; document?: Document };
     const wake = () => {
       if (w.document?.visibilityState === "hidden") return;
-      this.session.queue.retryNow();
+      this.session.retryNow();
       for (const l of this.lives.values()) if (l.current.error) void l.refetch();
     };
     w.addEventListener?.("online", wake);
@@ -421,7 +425,7 @@ export class OfflineClient {
       this.writeListeners.add(fn);
       return () => this.writeListeners.delete(fn);
     },
-    retryNow: () => this.session.queue.retryNow(),
+    retryNow: () => this.session.retryNow(),
     };
     return w;
   }

@@ -50,6 +50,11 @@ export interface Tabs extends Subscriber {
   flush(): Promise<void>;
   /** What became of a write, whichever tab sent it. */
   wait(writeId: string): Promise<WriteOutcome>;
+  /**
+   * Tries the queue again now, in the tab that sends it: a follower's
+   * "online" or visibility must wake a leader whose own tab is hidden.
+   */
+  retryNow(): void;
   /** Leaves the election (a leader hands over) and lets go of everything. */
   close(): void;
 }
@@ -244,6 +249,7 @@ export function shareTabs(name: Promise<string>, p: TabParts): Tabs {
   const serve = async (req: TabRequest, from: string): Promise<void> => {
     await taking;
     if (req.type === "write") return queue.add([req.write]);
+    if (req.type === "retry") return queue.retryNow();
     // This tab's own subscriptions go to its realtime client directly.
     if (from === bus?.id) return;
     served.get(req.key)?.();
@@ -296,6 +302,10 @@ export function shareTabs(name: Promise<string>, p: TabParts): Tabs {
     },
     onChange,
     flush: () => until(() => pending().length === 0),
+    retryNow: () => {
+      if (leading || !known) queue.retryNow();
+      else bus?.request({ type: "retry" }).catch(noop);
+    },
     wait: async (w) => {
       await until(() => !has(pending(), w));
       return outcomes.get(w) ?? queue.outcome(w) ?? "applied";

@@ -9,7 +9,7 @@ let n = 0;
 /** A fresh election name per test: the memory registries are per realm. */
 const fresh = () => `t${++n}-${Date.now()}`;
 const write = (id: string): TabRequest => ({ type: "write", write: { id, collection: "todos", action: "create", recordId: id, data: { title: id } } satisfies QueuedWrite });
-const ids = (reqs: TabRequest[]) => reqs.map((r) => (r.type === "write" ? r.write.id : `${r.type}:${r.key}`));
+const ids = (reqs: TabRequest[]) => reqs.map((r) => (r.type === "write" ? r.write.id : r.type === "retry" ? r.type : `${r.type}:${r.key}`));
 
 const opened: Array<{ close(): void }> = [];
 afterEach(() => {

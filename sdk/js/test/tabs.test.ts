@@ -39,10 +39,10 @@ interface Tab {
 }
 
 /** A tab: its cache, queue (a slot of the shared store) and realtime client, and its part in the election. */
-function tab(): Tab {
+function tab(backoff = { initial: 10, max: 20 }): Tab {
   const cache = new RecordCache();
   const storage = new StoreQueueStorage(store, { locks: null, journal: null, staleAfter: 15_000, now: () => clock });
-  const queue = new WriteQueue({ transport: srv, cache, storage, backoff: { initial: 10, max: 20 }, random: () => 0.5 });
+  const queue = new WriteQueue({ transport: srv, cache, storage, backoff, random: () => 0.5 });
   const rt = new RealtimeClient({ url: "http://abe.test", WebSocket: FakeWebSocket, unsubscribeDelay: 0 });
   const tabs = shareTabs(Promise.resolve(name), { queue, cache, rt, adopt: () => storage.adopt(), memory: true });
   const t: Tab = {
@@ -110,6 +110,22 @@ describe("Tabs", () => {
     expect(b.cache.getServer("todos", fromA)).toMatchObject({ title: "Sow", version: 1 });
     expect(titles(b)).toEqual(["Rake", "Sow"]);
     expect(await b.tabs.wait(writeB)).toBe("applied");
+  });
+
+  it("wakes the leader's queue from a follower (its tab came online or became visible) instead of leaving it in backoff", async () => {
+    const slow = { initial: 3_600_000, max: 3_600_000 };
+    const a = tab(slow);
+    const b = tab(slow);
+    srv.script = ["offline"];
+    const id = b.queue.create("todos", { title: "Rake" });
+    // b follows: its write went to a, whose first attempt failed into an hour's backoff.
+    await vi.waitFor(() => expect(b.queue.pending).toHaveLength(0));
+    await vi.waitFor(() => expect(srv.batches).toHaveLength(1));
+    expect(a.queue.pending.map((w) => w.recordId)).toEqual([id]);
+    b.tabs.retryNow();
+    await b.tabs.flush();
+    expect(srv.batches).toHaveLength(2);
+    expect(srv.rec("todos", id)).toMatchObject({ title: "Rake" });
   });
 
   it("takes over when the leader goes: adopts its slot, sends its writes once, resubscribes from the last seq", async () => {
