@@ -509,6 +509,7 @@ func (a *App) routes(mdl *model) http.Handler {
 	mdl.engine.ExplainRoutes(r, a.auth.RequirePermission(auth.PermRulesExplain), a.auth)
 	mdl.engine.AdminRoutes(r, a.auth.RequirePermission(engine.PermRecordsAdmin), a.auth)
 	a.adminRoutes(r)
+	consoleRoutes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}

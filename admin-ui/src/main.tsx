@@ -1,0 +1,6 @@
+// The console's entry: mount the app.
+import { render } from "preact";
+import { App } from "./app";
+import "./style.css";
+
+render(<App />, document.getElementById("app")!);

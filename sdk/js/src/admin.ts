@@ -1,0 +1,258 @@
+// The admin API (docs/admin-api.md) as typed functions over a client's
+// `request`: what the admin console at /_/ uses, and nothing else does.
+// A separate entry (@abe-stack/sdk/admin) so an app's bundle never carries
+// it. Every function rejects with the SDK's AbeError subclasses, which the
+// transport makes from the server's problem+json.
+
+import type { AuthUser } from "./auth.js";
+import type { AnyRecord, ListResult } from "./client.js";
+import type { CallOptions, HttpMethod, QueryValue, RequestOptions, TransportResponse } from "./http.js";
+
+/** What the admin functions need of a client: its `request`. */
+export interface AdminTransport {
+  request<T = unknown>(method: HttpMethod, path: string, body?: unknown, opts?: RequestOptions): Promise<TransportResponse<T>>;
+}
+
+/** A page of an admin list. */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/** An account as the admin API shows it. */
+export interface AdminUser extends AuthUser {
+  locked_until: string | null;
+  failed_attempts: number;
+}
+
+/** One security event (the audit log). */
+export interface SecurityEvent {
+  id: number;
+  user_id: string | null;
+  type: string;
+  ip: string;
+  user_agent: string;
+  details: Record<string, unknown> | null;
+  at: string;
+}
+
+/** An account with the failed sign-ins that count toward its lockout. */
+export interface AdminUserDetail extends AdminUser {
+  recent_failures: SecurityEvent[];
+}
+
+/** A live session: one refresh-token family. */
+export interface AdminSession {
+  id: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string;
+  ip: string;
+  user_agent: string;
+  mfa: boolean;
+}
+
+/** A role, from abe.yaml (`config`) or made through the API (`api`). */
+export interface Role {
+  name: string;
+  description: string;
+  permissions: string[];
+  default?: boolean;
+  builtin?: boolean;
+  source?: "config" | "api";
+}
+
+/** One River job. */
+export interface Job {
+  id: number;
+  kind: string;
+  state: string;
+  queue: string;
+  attempt: number;
+  max_attempts: number;
+  args: unknown;
+  errors: { at: string; attempt: number; error: string }[] | null;
+  created_at: string;
+  scheduled_at: string;
+  attempted_at: string | null;
+  finalized_at: string | null;
+}
+
+/** What the signed-in admin may do. */
+export interface ConsoleAccess {
+  user: AuthUser;
+  permissions: string[];
+  mfa_required: boolean;
+}
+
+/** The node at a glance (GET /api/admin/overview). */
+export interface Overview {
+  version: string;
+  started_at: string;
+  ready: { status: "ok" | "degraded" | "down"; checks: { name: string; status: "up" | "down"; required: boolean; latency_ms: number; error?: string }[] };
+  http: { minutes: { at: string; requests: number; errors: number }[] };
+  realtime: { connections: number; subscriptions: number };
+  jobs: Record<string, number> | null;
+}
+
+/** One collection as abe.yaml declares it (GET /api/admin/schema). */
+export interface SchemaCollection {
+  name: string;
+  realtime: boolean;
+  line: number;
+  fields: ({ name: string; type: string } & Record<string, unknown>)[];
+  indexes: { fields: string[]; unique?: boolean }[];
+  rules: Record<string, string | null>;
+  field_rules: Record<string, Record<string, string | null>>;
+  files: { field: string; many: boolean; max_size: number; mime_types: string[] }[];
+}
+
+/** The schema in force and the migration the database needs. */
+export interface Schema {
+  config_path: string;
+  collections: SchemaCollection[];
+  plan: { in_sync: boolean; text: string; steps: { kind: string; summary: string; sql: string; destructive: boolean; warning?: string }[]; statements: string[]; error?: string };
+}
+
+/** Who a rule is explained for. */
+export type ExplainPrincipal = { anonymous: true } | { user_id: string } | { email: string } | { roles: string[]; id?: string };
+
+/** A rules playground question (POST /api/admin/rules/explain). */
+export interface ExplainRequest {
+  collection: string;
+  operation: "list" | "read" | "create" | "update" | "delete";
+  principal: ExplainPrincipal;
+  record_id?: string;
+  body?: unknown;
+  query?: string;
+}
+
+/** One subexpression of a rule, with its value. */
+export interface ExplainNode {
+  id: number;
+  expr: string;
+  start: number;
+  end: number;
+  evaluated: boolean;
+  value?: unknown;
+  error?: string;
+  children?: ExplainNode[];
+}
+
+/** One rule's explanation. */
+export interface RuleExplanation {
+  rule: string;
+  allowed: boolean;
+  reason?: string;
+  tree?: ExplainNode | null;
+  field?: string;
+  kind?: string;
+}
+
+/** The rules playground's answer. */
+export interface Explanation extends RuleExplanation {
+  principal: { anonymous: boolean; id?: string; email?: string; roles: string[]; permissions: string[]; verified: boolean; mfa: boolean };
+  record?: Record<string, unknown> | null;
+  before?: Record<string, unknown> | null;
+  changes?: Record<string, unknown> | null;
+  loads?: { collection: string; id: string; found: boolean; record: Record<string, unknown> | null }[];
+  read_rule?: RuleExplanation | null;
+  fields?: RuleExplanation[];
+  hidden?: string[];
+  refused?: string[];
+  sql?: { text: string; args: unknown[] } | null;
+  api?: { method: string; path: string; status: number; body: unknown } | null;
+  notes?: string[];
+}
+
+/** A user search. */
+export interface UserQuery {
+  email?: string;
+  cursor?: string | null;
+  limit?: number;
+}
+
+/** A security events filter. */
+export interface EventQuery {
+  user_id?: string;
+  /** An exact type, or a prefix ending in `*`. */
+  type?: string;
+  /** RFC 3339. */
+  since?: string;
+  until?: string;
+  cursor?: string | null;
+  limit?: number;
+}
+
+/** A records query of the admin records API. */
+export interface RecordQuery {
+  filter?: string;
+  sort?: string;
+  cursor?: string | null;
+  limit?: number;
+  count?: boolean;
+}
+
+const enc = encodeURIComponent;
+
+/** The admin API of a client: `admin(client).users.list({email: "ann"})`. */
+export function admin(client: AdminTransport) {
+  const call = async <T>(method: HttpMethod, path: string, body?: unknown, opts: CallOptions & { query?: Record<string, QueryValue>; ifMatch?: number } = {}): Promise<T> =>
+    (await client.request<T>(method, path, body, { signal: opts.signal, query: opts.query, ifMatch: opts.ifMatch })).data;
+  const u = (id: string) => `/api/admin/users/${enc(id)}`;
+  const rec = (c: string) => `/api/admin/collections/${enc(c)}/records`;
+  return {
+    console: (o?: CallOptions) => call<ConsoleAccess>("GET", "/api/admin/console", undefined, o),
+    overview: (o?: CallOptions) => call<Overview>("GET", "/api/admin/overview", undefined, o),
+    schema: (o?: CallOptions) => call<Schema>("GET", "/api/admin/schema", undefined, o),
+    users: {
+      list: (q: UserQuery = {}, o?: CallOptions) => call<Page<AdminUser>>("GET", "/api/admin/users", undefined, { ...o, query: { ...q } }),
+      get: (id: string, o?: CallOptions) => call<AdminUserDetail>("GET", u(id), undefined, o),
+      create: (body: { email: string; password?: string; name?: string; email_verified?: boolean; roles?: string[] }, o?: CallOptions) =>
+        call<AdminUser>("POST", "/api/admin/users", body, o),
+      verify: (id: string, o?: CallOptions) => call<AdminUser>("POST", `${u(id)}/verify`, undefined, o),
+      unlock: (id: string, o?: CallOptions) => call<unknown>("POST", `${u(id)}/unlock`, undefined, o),
+      resetMfa: (id: string, o?: CallOptions) => call<unknown>("DELETE", `${u(id)}/mfa`, undefined, o),
+      roles: (id: string, o?: CallOptions) => call<{ roles: string[] } | string[]>("GET", `${u(id)}/roles`, undefined, o),
+      assignRole: (id: string, role: string, o?: CallOptions) => call<unknown>("POST", `${u(id)}/roles`, { role }, o),
+      removeRole: (id: string, role: string, o?: CallOptions) => call<unknown>("DELETE", `${u(id)}/roles/${enc(role)}`, undefined, o),
+      sessions: (id: string, o?: CallOptions) => call<{ items: AdminSession[] }>("GET", `${u(id)}/sessions`, undefined, o),
+      revokeSession: (id: string, session: string, o?: CallOptions) => call<null>("DELETE", `${u(id)}/sessions/${enc(session)}`, undefined, o),
+      logoutAll: (id: string, o?: CallOptions) => call<{ revoked: number }>("POST", `${u(id)}/logout-all`, undefined, o),
+    },
+    roles: {
+      list: (o?: CallOptions) => call<{ items: Role[] } | Role[]>("GET", "/api/admin/roles", undefined, o),
+      get: (name: string, o?: CallOptions) => call<Role>("GET", `/api/admin/roles/${enc(name)}`, undefined, o),
+      create: (role: { name: string; description?: string; permissions: string[]; default?: boolean }, o?: CallOptions) => call<Role>("POST", "/api/admin/roles", role, o),
+      update: (name: string, patch: { description?: string; permissions?: string[]; default?: boolean }, o?: CallOptions) =>
+        call<Role>("PATCH", `/api/admin/roles/${enc(name)}`, patch, o),
+      remove: (name: string, o?: CallOptions) => call<null>("DELETE", `/api/admin/roles/${enc(name)}`, undefined, o),
+      holders: (name: string, cursor?: string | null, o?: CallOptions) => call<Page<AdminUser>>("GET", `/api/admin/roles/${enc(name)}/users`, undefined, { ...o, query: { cursor } }),
+    },
+    events: {
+      list: (q: EventQuery = {}, o?: CallOptions) => call<Page<SecurityEvent>>("GET", "/api/admin/security-events", undefined, { ...o, query: { ...q } }),
+    },
+    jobs: {
+      list: (q: { state?: string; kind?: string; cursor?: string | null; limit?: number } = {}, o?: CallOptions) =>
+        call<Page<Job>>("GET", "/api/admin/jobs", undefined, { ...o, query: { ...q } }),
+      retry: (id: number, o?: CallOptions) => call<Job>("POST", `/api/admin/jobs/${id}/retry`, undefined, o),
+      cancel: (id: number, o?: CallOptions) => call<Job>("POST", `/api/admin/jobs/${id}/cancel`, undefined, o),
+    },
+    records: {
+      list: (collection: string, q: RecordQuery = {}, o?: CallOptions) => call<ListResult<AnyRecord>>("GET", rec(collection), undefined, { ...o, query: { ...q } }),
+      get: (collection: string, id: string, o?: CallOptions) => call<AnyRecord>("GET", `${rec(collection)}/${enc(id)}`, undefined, o),
+      create: (collection: string, body: Record<string, unknown>, o?: CallOptions) => call<AnyRecord>("POST", rec(collection), body, o),
+      update: (collection: string, id: string, body: Record<string, unknown>, o: CallOptions & { ifMatch?: number } = {}) =>
+        call<AnyRecord>("PATCH", `${rec(collection)}/${enc(id)}`, body, o),
+      remove: async (collection: string, id: string, o: CallOptions & { ifMatch?: number } = {}) => {
+        await call<null>("DELETE", `${rec(collection)}/${enc(id)}`, undefined, o);
+      },
+    },
+    rules: {
+      explain: (req: ExplainRequest, o?: CallOptions) => call<Explanation>("POST", "/api/admin/rules/explain", req, o),
+    },
+  };
+}
+
+/** The admin API object {@link admin} returns. */
+export type AdminApi = ReturnType<typeof admin>;
