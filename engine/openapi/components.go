@@ -258,8 +258,9 @@ func sharedSchemas() *object {
 			"description", str(),
 			"permissions", arrayOf(str()),
 			"default", obj("type", "boolean", "description", "Given to every new account."),
-			"builtin", obj("type", "boolean", "description", "Declared in abe.yaml: it cannot be deleted through the API."),
-		), "name", "description", "permissions", "default", "builtin"),
+			"builtin", obj("type", "boolean", "description", "Declared in abe.yaml: it cannot be changed or deleted through the API."),
+			"source", obj("enum", []any{"config", "api"}, "description", "config: declared in abe.yaml, read-only here; api: managed through the API."),
+		), "name", "description", "permissions", "default", "builtin", "source"),
 		"NewRole", closed(obj(
 			"name", str(),
 			"description", str(),
@@ -277,7 +278,7 @@ func sharedSchemas() *object {
 		"SecurityEvent", open(obj(
 			"id", integer(),
 			"user_id", obj("type", []any{"string", "null"}, "format", "uuid"),
-			"type", obj("type", "string", "description", "registered, login_succeeded, login_failed, lockout, unlocked, token_reuse, logout, logout_all, password_changed, password_reset, email_verified, role_created, role_updated, role_deleted, role_assigned, role_removed, rules_explained or realtime_inspected."),
+			"type", obj("type", "string", "description", "registered, login_succeeded, login_failed, lockout, unlocked, token_reuse, logout, logout_all, password_changed, password_reset, email_verified, role_created, role_updated, role_deleted, role_assigned, role_removed, user_created, email_verified_by_admin, session_revoked, admin_logout_all, rules_explained or realtime_inspected; the events of admin actions have details.actor, the admin's user id."),
 			"ip", str(),
 			"user_agent", str(),
 			"details", obj("type", "object"),

@@ -170,14 +170,14 @@ func authPaths(paths *object) {
 // adminPaths adds the administration endpoints under /api/admin.
 func adminPaths(paths *object) {
 	needs := func(perm string) string { return "Needs the " + perm + " permission." }
-	paths.set("/api/admin/users", obj("get", operation("listUsers", "admin", "List accounts").
+	paths.set("/api/admin/users", obj("post", createUser(needs("users:manage")), "get", operation("listUsers", "admin", "List accounts").
 		set("description", needs("users:manage")).
 		set("parameters", []any{
-			queryParam("email", "Only the account with this email.", str()),
+			queryParam("email", "Only the accounts whose email contains this, without case.", str()),
 			paramRef("Limit"),
 			queryParam("cursor", "The next_cursor of the previous page.", uuid()),
 		}).
-		set("responses", responses(obj("200", jsonResponse("A page of accounts.", ref("UserPage"))), 400, 401, 403, 429))))
+		set("responses", responses(obj("200", jsonResponse("A page of accounts, each with its lockout state.", adminUserPage())), 400, 401, 403, 429))))
 	paths.set("/api/admin/users/{id}/unlock", obj(
 		"parameters", []any{paramRef("UserId")},
 		"post", operation("unlockUser", "admin", "Lift a lockout after failed logins").
@@ -225,9 +225,9 @@ func adminPaths(paths *object) {
 			set("description", needs("roles:manage")).
 			set("responses", responses(obj("200", jsonResponse("The role.", ref("Role"))), 401, 403, 404, 429)),
 		"patch", operation("updateRole", "admin", "Change a role").
-			set("description", needs("roles:manage")).
+			set("description", needs("roles:manage")+" Roles declared in abe.yaml are read-only here (409).").
 			set("requestBody", jsonBody(ref("RolePatch"))).
-			set("responses", responses(obj("200", jsonResponse("The role as changed.", ref("Role"))), 400, 401, 403, 404, 413, 415, 422, 429)),
+			set("responses", responses(obj("200", jsonResponse("The role as changed.", ref("Role"))), 400, 401, 403, 404, 409, 413, 415, 422, 429)),
 		"delete", operation("deleteRole", "admin", "Delete a role").
 			set("description", needs("roles:manage")+" Roles declared in abe.yaml cannot be deleted (409).").
 			set("responses", responses(obj("204", emptyResponse("Deleted.")), 401, 403, 404, 409, 429)),
@@ -236,13 +236,14 @@ func adminPaths(paths *object) {
 		set("description", needs("security:read")).
 		set("parameters", []any{
 			queryParam("user_id", "Only events of this account.", uuid()),
-			queryParam("type", "Only events of this type, like login_failed.", str()),
+			queryParam("type", "Only events of this type, like login_failed; a trailing * selects a prefix, like role_*.", str()),
 			queryParam("since", "Only events at or after this time.", dateTime()),
 			queryParam("until", "Only events before this time.", dateTime()),
 			paramRef("Limit"),
 			paramRef("Cursor"),
 		}).
 		set("responses", responses(obj("200", jsonResponse("A page of events.", ref("SecurityEventPage"))), 400, 401, 403, 429))))
+	adminAccountPaths(paths, needs)
 	paths.set("/api/admin/rules/explain", obj("post", operation("explainRule", "admin", "Why a rule allows or refuses an operation for a principal").
 		set("description", needs("rules:explain")+" The rules playground: evaluates, never writes; for reads it also gives the real API's answer as the principal. Each call is a rules_explained security event.").
 		set("requestBody", jsonBody(ref("ExplainRequest"))).
@@ -299,6 +300,96 @@ func adminPaths(paths *object) {
 			obj("name", "as", "in", "query", "required", true, "description", "anonymous, user:<id> or roles:<a,b>.", "schema", str()),
 		}).
 		set("responses", responses(obj("200", obj("description", "The stream.", "content", obj("text/event-stream", obj("schema", str())))), 400, 401, 403, 429))))
+	adminRecordPaths(paths, needs("records:admin"))
+}
+
+// adminRecordPaths adds the admin records API (docs/admin-api.md,
+// "Records"): the shapes of /api/collections/{name}/records for every
+// collection, with no rule applied.
+func adminRecordPaths(paths *object, needs string) {
+	const base = "/api/admin/collections/{name}/records"
+	name := pathParam("name", "The collection.", str())
+	record := obj("type", "object", "description", "A record of the collection, every field included (no field read rule applies).")
+	desc := func(s string) string {
+		return needs + " No rule and no field rule applies; validation, versions, the change log and realtime do. " + s
+	}
+	write := func(event string) string {
+		return "Each success is an " + event + " security event with the admin as actor."
+	}
+	one := obj("description", "The record.", "headers", obj("ETag", headerRef("ETag")), "content", obj("application/json", obj("schema", record)))
+	conflict := problemResponse("The version is stale; current holds the record as it is now, every field included.", problem())
+	paths.set(base, obj(
+		"get", operation("adminListRecords", "admin", "List any collection's records, past its rules").
+			set("description", desc("Each request is an admin.records.read security event with the collection and the filter.")).
+			set("parameters", []any{name,
+				queryParam("filter", "A CEL expression over the fields, as for /api/collections/{name}/records; it sees every field.", str()),
+				queryParam("sort", "Keys separated by commas, - for descending; -created_at by default.", str()),
+				paramRef("Limit"), paramRef("Cursor"),
+				queryParam("fields", "Only these fields, separated by commas.", str()),
+				queryParam("expand", "Relation fields whose records to embed, separated by commas.", str()),
+				queryParam("count", "Also count every matching record, as total.", boolean()),
+			}).
+			set("responses", responses(obj("200", jsonResponse("A page of records.", open(obj(
+				"items", arrayOf(record),
+				"next_cursor", obj("type", []any{"string", "null"}),
+				"total", obj("type", "integer", "minimum", 0),
+			), "items", "next_cursor"))), 400, 401, 403, 404, 429)),
+		"post", operation("adminCreateRecord", "admin", "Create a record in any collection, past its rules").
+			set("description", desc("An id may be sent. "+write("admin.record.create"))).
+			set("parameters", []any{name}).
+			set("requestBody", jsonBody(obj("type", "object"))).
+			set("responses", responses(obj("201", obj("description", "The new record.",
+				"headers", obj("ETag", headerRef("ETag"), "Location", headerRef("Location")),
+				"content", obj("application/json", obj("schema", record)))), 400, 401, 403, 404, 409, 413, 415, 422, 429)),
+	))
+	paths.set(base+"/{id}", obj(
+		"get", operation("adminGetRecord", "admin", "Read any record, every field included").
+			set("description", desc("Each request is an admin.records.read security event.")).
+			set("parameters", []any{name, paramRef("RecordId"), paramRef("IfNoneMatch")}).
+			set("responses", responses(obj("200", one, "304", obj("description", "Not modified.")), 400, 401, 403, 404, 429)),
+		"patch", operation("adminUpdateRecord", "admin", "Change any record, past its rules").
+			set("description", desc("A partial object or {ops: [...]}. "+write("admin.record.update"))).
+			set("parameters", []any{name, paramRef("RecordId"), paramRef("IfMatch")}).
+			set("requestBody", jsonBody(obj("oneOf", []any{obj("type", "object"), ref("PatchOps")}))).
+			set("responses", responses(obj("200", one, "409", conflict), 400, 401, 403, 404, 413, 415, 422, 429)),
+		"put", operation("adminReplaceRecord", "admin", "Replace any record, past its rules").
+			set("description", desc(write("admin.record.update"))).
+			set("parameters", []any{name, paramRef("RecordId"), paramRef("IfMatch")}).
+			set("requestBody", jsonBody(obj("type", "object"))).
+			set("responses", responses(obj("200", one, "409", conflict), 400, 401, 403, 404, 413, 415, 422, 429)),
+		"delete", operation("adminDeleteRecord", "admin", "Delete any record, past its rules").
+			set("description", desc(write("admin.record.delete"))).
+			set("parameters", []any{name, paramRef("RecordId"), paramRef("IfMatch")}).
+			set("responses", responses(obj("204", emptyResponse("Deleted."), "409", conflict), 400, 401, 403, 404, 429)),
+	))
+	field := pathParam("field", "The file field.", str())
+	file := obj("description", "The file.", "content", obj("application/octet-stream", obj("schema", obj("type", "string", "format", "binary"))))
+	paths.set(base+"/{id}/files/{field}", obj(
+		"post", operation("adminUploadFile", "admin", "Upload a file into any record's file field").
+			set("description", desc("multipart/form-data, as for /api/collections/{name}/records/{id}/files/{field}. "+write("admin.record.update"))).
+			set("parameters", []any{name, paramRef("RecordId"), field, paramRef("IfMatch")}).
+			set("requestBody", obj("required", true, "content", obj("multipart/form-data", obj("schema", obj("type", "object"))))).
+			set("responses", responses(obj("201", one, "409", conflict), 400, 401, 403, 404, 413, 415, 422, 429)),
+		"get", operation("adminDownloadFile", "admin", "Download the file of any record's single file field").
+			set("description", desc("Each request is an admin.records.read security event.")).
+			set("parameters", []any{name, paramRef("RecordId"), field}).
+			set("responses", responses(obj("200", file), 401, 403, 404, 429)),
+		"delete", operation("adminDeleteFile", "admin", "Clear any record's single file field").
+			set("description", desc(write("admin.record.update"))).
+			set("parameters", []any{name, paramRef("RecordId"), field, paramRef("IfMatch")}).
+			set("responses", responses(obj("200", one, "409", conflict), 400, 401, 403, 404, 429)),
+	))
+	fileName := pathParam("file", "The stored name of one file of a many-file field.", str())
+	paths.set(base+"/{id}/files/{field}/{file}", obj(
+		"get", operation("adminDownloadNamedFile", "admin", "Download one file of any record's file field").
+			set("description", desc("Each request is an admin.records.read security event.")).
+			set("parameters", []any{name, paramRef("RecordId"), field, fileName}).
+			set("responses", responses(obj("200", file), 401, 403, 404, 429)),
+		"delete", operation("adminDeleteNamedFile", "admin", "Remove one file of any record's file field").
+			set("description", desc(write("admin.record.update"))).
+			set("parameters", []any{name, paramRef("RecordId"), field, fileName, paramRef("IfMatch")}).
+			set("responses", responses(obj("200", one, "409", conflict), 400, 401, 403, 404, 429)),
+	))
 }
 
 // healthPaths adds the probes, which need no token.
@@ -312,4 +403,103 @@ func healthPaths(paths *object) {
 			"200", jsonResponse("Ready.", ref("Readiness")),
 			"503", jsonResponse("A dependency is down; checks says which.", ref("Readiness")),
 		))))
+}
+
+// adminAccountPaths adds the admin console's account endpoints
+// (docs/admin-api.md: Access, Users, Roles).
+func adminAccountPaths(paths *object, needs func(string) string) {
+	manage := needs("users:manage")
+	paths.set("/api/admin/console", obj("get", operation("adminConsole", "admin", "The signed-in admin and what they may do").
+		set("description", needs("admin:console")).
+		set("responses", responses(obj("200", jsonResponse("The admin, their permissions, and whether their roles need MFA.", open(obj(
+			"user", ref("User"),
+			"permissions", arrayOf(str()),
+			"mfa_required", obj("type", "boolean", "description", "One of their roles is in auth.require_mfa_for_roles."),
+		), "user", "permissions", "mfa_required"))), 401, 403, 429))))
+	adminAccountDetailPaths(paths, manage, needs)
+}
+
+// createUser is POST /api/admin/users, beside the list.
+func createUser(manage string) *object {
+	return operation("createUser", "admin", "Create an account").
+		set("description", manage+" Without a password the account signs in only after a reset; without roles it gets the default ones. A user_created event.").
+		set("requestBody", jsonBody(closed(obj(
+			"email", obj("type", "string", "format", "email"),
+			"password", obj("type", "string", "description", "Checked by the password policy of register."),
+			"name", str(),
+			"email_verified", boolean(),
+			"roles", arrayOf(str()),
+		), "email"))).
+		set("responses", responses(obj("201", obj(
+			"description", "The new account.",
+			"headers", obj("Location", headerRef("Location")),
+			"content", obj("application/json", obj("schema", ref("User"))),
+		)), 400, 401, 403, 409, 413, 415, 422, 429))
+}
+
+// adminAccountDetailPaths adds the per-account and per-role endpoints of
+// the console.
+func adminAccountDetailPaths(paths *object, manage string, needs func(string) string) {
+	session := open(obj(
+		"id", obj("type", "string", "format", "uuid", "description", "The session (refresh token family)."),
+		"created_at", dateTime(),
+		"last_used_at", obj("type", "string", "format", "date-time", "description", "The last login or refresh."),
+		"expires_at", dateTime(),
+		"ip", obj("type", "string", "description", "Of the last login or refresh."),
+		"user_agent", str(),
+		"mfa", obj("type", "boolean", "description", "The session passed a second factor."),
+	), "id", "created_at", "last_used_at", "expires_at", "ip", "user_agent", "mfa")
+	paths.set("/api/admin/users/{id}", obj(
+		"parameters", []any{paramRef("UserId")},
+		"get", operation("getUser", "admin", "Read an account with its lockout state").
+			set("description", manage).
+			set("responses", responses(obj("200", jsonResponse("The account; recent_failures are the login_failed events that count toward its lock, newest first.",
+				obj("allOf", []any{adminUser(), obj("type", "object", "required", []any{"recent_failures"},
+					"properties", obj("recent_failures", arrayOf(ref("SecurityEvent"))))}))), 401, 403, 404, 429)),
+	))
+	paths.set("/api/admin/users/{id}/verify", obj(
+		"parameters", []any{paramRef("UserId")},
+		"post", operation("verifyUser", "admin", "Mark an account's email verified").
+			set("description", manage+" An email_verified_by_admin event.").
+			set("responses", responses(obj("200", jsonResponse("The account.", ref("User"))), 401, 403, 404, 429)),
+	))
+	paths.set("/api/admin/users/{id}/sessions", obj(
+		"parameters", []any{paramRef("UserId")},
+		"get", operation("listUserSessions", "admin", "An account's live sessions").
+			set("description", manage).
+			set("responses", responses(obj("200", jsonResponse("One per live refresh token family, the last used first.",
+				open(obj("items", arrayOf(session)), "items"))), 401, 403, 404, 429)),
+	))
+	paths.set("/api/admin/users/{id}/sessions/{session}", obj(
+		"parameters", []any{paramRef("UserId"), pathParam("session", "The session's id.", uuid())},
+		"delete", operation("revokeUserSession", "admin", "End one session of an account").
+			set("description", manage+" Its refresh token and access tokens are refused on every node. 404 for a session of another account or one that ended. A session_revoked event.").
+			set("responses", responses(obj("204", emptyResponse("Ended.")), 401, 403, 404, 429)),
+	))
+	paths.set("/api/admin/users/{id}/logout-all", obj(
+		"parameters", []any{paramRef("UserId")},
+		"post", operation("logoutUserEverywhere", "admin", "End every session of an account").
+			set("description", manage+" An admin_logout_all event.").
+			set("responses", responses(obj("200", jsonResponse("How many sessions ended.", open(obj("revoked", integer()), "revoked"))), 401, 403, 404, 429)),
+	))
+	paths.set("/api/admin/roles/{name}/users", obj(
+		"parameters", []any{pathParam("name", "The role's name.", str())},
+		"get", operation("listRoleUsers", "admin", "The holders of a role").
+			set("description", needs("roles:manage")).
+			set("parameters", []any{paramRef("Limit"), queryParam("cursor", "The next_cursor of the previous page.", uuid())}).
+			set("responses", responses(obj("200", jsonResponse("A page of accounts.", ref("UserPage"))), 400, 401, 403, 404, 429)),
+	))
+}
+
+// adminUser is a User with its lockout state, as the admin list and get
+// answer it.
+func adminUser() *object {
+	return obj("allOf", []any{ref("User"), obj("type", "object", "required", []any{"locked_until", "failed_attempts"}, "properties", obj(
+		"locked_until", obj("type", []any{"string", "null"}, "format", "date-time", "description", "When the lock ends; null when not locked."),
+		"failed_attempts", obj("type", "integer", "description", "Failed logins within auth.lockout.window since the last login or unlock."),
+	))})
+}
+
+func adminUserPage() *object {
+	return open(obj("items", arrayOf(adminUser()), "next_cursor", obj("type", "string", "description", "Empty on the last page.")), "items", "next_cursor")
 }
