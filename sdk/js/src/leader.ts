@@ -278,6 +278,12 @@ export interface TabBus {
   broadcast(msg: TabBroadcast): void;
   /** Listens to the other tabs' broadcasts and to leader changes; returns the removal. */
   on(fn: (msg: TabEvent, from: string) => void): () => void;
+  /**
+   * Calls `gone` once the tab whose bus is `from` has closed or crashed
+   * (the Web Lock it holds for its life is free); returns the removal.
+   * Without Web Locks it never calls.
+   */
+  onGone(from: string, gone: () => void): () => void;
   /** Closes the bus (not the election): waiting requests fail with "closed". */
   close(): void;
 }
@@ -315,6 +321,13 @@ export function createTabBus(name: string, leader: Leader, opts: TabBusOptions =
   let rids = 0;
 
   const post = (m: Out): void => port.post({ v: TAB_PROTOCOL, from: id, ...m });
+  // A lock held for the bus's life tells the leader when this tab is gone
+  // (a crashed tab sends no unsubscribe). Nothing goes to a leader before
+  // it is held, so the leader's wait for it always queues behind it.
+  const locks = opts.memory ? undefined : webLocks();
+  const aliveLock = (bus: string): string => `${name}:tab:${bus}`;
+  let alive = !locks;
+  let release = (): void => {};
   const serving = (): boolean => leader.isLeader && !!handler;
   const emit = (e: TabEvent, from: string): void => {
     for (const f of [...fns]) f(e, from);
@@ -343,7 +356,7 @@ export function createTabBus(name: string, leader: Leader, opts: TabBusOptions =
   // Sends a request to the leader: to this tab's handler when it leads.
   const send = (rid: number, body: TabRequest): void => {
     if (to === id) run(id, rid, body);
-    else if (to) post({ k: "req", to, rid, body });
+    else if (to && alive) post({ k: "req", to, rid, body });
   };
 
   /** Starts serving if this tab leads: runs the requests waiting here, and tells the followers. */
@@ -379,6 +392,17 @@ export function createTabBus(name: string, leader: Leader, opts: TabBusOptions =
   };
   const off = leader.onChange((l) => (l ? lead() : resign()));
   post({ k: "who" });
+  locks
+    ?.request(aliveLock(id), () => {
+      alive = true;
+      if (to && to !== id) for (const [rid, p] of pending) send(rid, p.body);
+      return new Promise<void>((r) => (release = r));
+    })
+    .catch(() => {
+      // Refused (an opaque origin): send without it; a crash then leaves its subscriptions.
+      alive = true;
+      if (to && to !== id) for (const [rid, p] of pending) send(rid, p.body);
+    });
 
   return {
     id,
@@ -406,12 +430,19 @@ export function createTabBus(name: string, leader: Leader, opts: TabBusOptions =
       };
     },
     broadcast: (body) => post({ k: "cast", body }),
+    onGone(from, gone) {
+      if (!locks) return noop;
+      const abort = new AbortController();
+      locks.request(aliveLock(from), { signal: abort.signal }, () => abort.signal.aborted || gone()).catch(noop);
+      return () => abort.abort();
+    },
     on(fn) {
       fns.add(fn);
       return () => fns.delete(fn);
     },
     close() {
       off();
+      release();
       handler = undefined;
       for (const p of [...pending.values()]) p.done(new TabBusError("closed", "abe: the tab bus is closed"));
       port.close();

@@ -81,6 +81,12 @@ export function shareTabs(name: Promise<string>, p: TabParts): Tabs {
   const subs = new Map<string, Sub>();
   // Leading: the other tabs' subscriptions by key, the writes last told them, whether a telling is due.
   const served = new Map<string, () => void>();
+  // Leading: the tabs whose subscriptions it holds, by bus id, each with its keys and the end of the wait for its end.
+  const watched = new Map<string, { keys: Set<string>; off: () => void }>();
+  const unwatch = (): void => {
+    for (const w of watched.values()) w.off();
+    watched.clear();
+  };
   let told: QueuedWrite[] = [];
   let due = false;
   // Leading: the adoption of the last leader's slot, which requests wait for.
@@ -237,6 +243,7 @@ export function shareTabs(name: Promise<string>, p: TabParts): Tabs {
     else {
       for (const off of served.values()) off();
       served.clear();
+      unwatch();
       queue.hold(true);
       // What this tab holds goes to the leader.
       forwarded.clear();
@@ -254,9 +261,24 @@ export function shareTabs(name: Promise<string>, p: TabParts): Tabs {
     if (from === bus?.id) return;
     served.get(req.key)?.();
     served.delete(req.key);
+    watched.get(from)?.keys.delete(req.key);
     if (req.type === "subscribe") {
       const key = req.key;
       served.set(key, rt.subscribe(req.topic, (notice) => bus?.broadcast({ type: "notice", key, notice }), { filter: req.filter, since: req.since }));
+      let w = watched.get(from);
+      if (!w && bus) {
+        const keys = new Set<string>();
+        // A tab that crashed sends no unsubscribe: its end lets go of what it asked for.
+        const off = bus.onGone(from, () => {
+          watched.delete(from);
+          for (const k of keys) {
+            served.get(k)?.();
+            served.delete(k);
+          }
+        });
+        watched.set(from, (w = { keys, off }));
+      }
+      w?.keys.add(key);
       // A tab that starts following learns what is pending.
       tell();
     }
@@ -324,6 +346,7 @@ export function shareTabs(name: Promise<string>, p: TabParts): Tabs {
       closed = true;
       for (const f of offs.splice(0)) f();
       for (const off of served.values()) off();
+      unwatch();
       for (const s of subs.values()) s.off?.();
       bus?.close();
       el?.close();

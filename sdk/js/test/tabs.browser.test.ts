@@ -166,4 +166,29 @@ describe("tabs sharing one connection in headless Chromium", () => {
     await ctx.close();
     expect(errors).toEqual([]);
   });
+
+  it("lets go of the subscriptions of a tab that closed without a word, on the leader's socket", async () => {
+    const alice = await registerUser(srv);
+    const ctx = await world.browser.newContext();
+    const sent: { type?: string; id?: string; filter?: string }[] = [];
+    const a = await open(ctx, [], async (page) => {
+      page.on("websocket", (ws) => ws.on("framesent", (f) => sent.push(JSON.parse(String(f.payload)))));
+    });
+    await a.evaluate(({ email, password }) => window.tabs.client.auth.login({ email, password }).then(() => undefined), alice);
+    await watch(a);
+    await until(a, `s.source === "server"`);
+    const b = await open(ctx, []);
+    await b.evaluate(() => void window.tabs.client.live("todos", { filter: 'title == "only in b"' }).subscribe(() => {}));
+    // The leader holds b's query on its socket.
+    await expect.poll(() => sent.find((m) => m.type === "subscribe" && m.filter === 'title == "only in b"')?.id, { timeout: 20_000 }).toBeTruthy();
+    const held = sent.find((m) => m.filter === 'title == "only in b"')!.id;
+    // A tab that goes sends nothing (no unload handler runs, as in a crash); the leader hears of it from its lock.
+    await b.close({ runBeforeUnload: false });
+    await expect.poll(() => sent.some((m) => m.type === "unsubscribe" && m.id === held), { timeout: 30_000, interval: 200 }).toBe(true);
+    // Its own query stays.
+    const own = sent.find((m) => m.type === "subscribe" && m.filter === undefined)!.id;
+    expect(sent.some((m) => m.type === "unsubscribe" && m.id === own)).toBe(false);
+    await ctx.close();
+    expect(errors).toEqual([]);
+  });
 });
