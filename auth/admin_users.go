@@ -65,12 +65,12 @@ func (s *Service) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actor := PrincipalFrom(r.Context()).UserID
-	u, err := s.CreateUser(r.Context(), CreateUserOpts{Email: b.Email, Password: b.Password, Name: b.Name,
-		Roles: b.Roles, Verified: b.EmailVerified, NoPassword: true})
-	if err == nil {
-		err = s.record(r.Context(), s.db, clientOf(r), u.ID, EventUserCreated,
+	created := func(ctx context.Context, db dbtx, u *User) error {
+		return s.record(ctx, db, clientOf(r), u.ID, EventUserCreated,
 			map[string]any{"actor": actor, "roles": u.Roles, "password": b.Password != ""})
 	}
+	u, err := s.CreateUser(r.Context(), CreateUserOpts{Email: b.Email, Password: b.Password, Name: b.Name,
+		Roles: b.Roles, Verified: b.EmailVerified, NoPassword: true, created: created})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

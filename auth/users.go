@@ -85,6 +85,10 @@ type CreateUserOpts struct {
 	// NoPassword makes an account without a password when Password is
 	// empty: it can sign in only after a password reset.
 	NoPassword bool
+
+	// created, when set, records the creation in its transaction (an
+	// admin's user_created event).
+	created func(ctx context.Context, db dbtx, u *User) error
 }
 
 // CreateUser makes an account after checking the email and the password
@@ -132,8 +136,10 @@ func (s *Service) CreateUser(ctx context.Context, o CreateUserOpts) (*User, erro
 				return err
 			}
 		}
-		u, err = s.userByID(ctx, tx, id)
-		return err
+		if u, err = s.userByID(ctx, tx, id); err != nil || o.created == nil {
+			return err
+		}
+		return o.created(ctx, tx, u)
 	})
 	if err != nil {
 		return nil, err
