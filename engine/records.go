@@ -289,7 +289,11 @@ func (e *Engine) handleCreate(w http.ResponseWriter, r *http.Request) {
 		e.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/collections/"+co.name+"/records/"+rec.ID())
+	prefix := "/api/collections/"
+	if c.bypass {
+		prefix = "/api/admin/collections/"
+	}
+	w.Header().Set("Location", prefix+co.name+"/records/"+rec.ID())
 	if err := e.respond(r.Context(), w, co, c, e.loads(r.Context(), e.db), rec, http.StatusCreated); err != nil {
 		e.writeError(w, r, err)
 	}
