@@ -92,6 +92,27 @@ func TestAdminEndpointsNeedMFA(t *testing.T) {
 			t.Errorf("%s %s as an admin without MFA: %d %s", q.method, q.path, r.status, r.raw)
 		}
 	}
+	// With a second factor the same admin passes, and the console says MFA
+	// is required of them.
+	secret, _ := a.e.enrol(a.admin)
+	r := a.e.verify(map[string]string{"mfa_token": a.e.challenge("root@example.test"), "code": codeAt(t, secret, a.e.clock.Now())})
+	if r.status != 200 {
+		t.Fatal(r.status, r.raw)
+	}
+	withMFA := r.str("access_token")
+	if r := a.e.do(req{method: "GET", path: "/api/admin/console", token: withMFA}); r.status != 200 || r.body["mfa_required"] != true {
+		t.Fatalf("console with MFA: %d %s", r.status, r.raw)
+	}
+	r = a.e.do(req{method: "GET", path: "/api/admin/users/" + a.adminID + "/sessions", token: withMFA})
+	if items, _ := r.body["items"].([]any); r.status != 200 || len(items) != 2 || items[0].(map[string]any)["mfa"] != true || items[1].(map[string]any)["mfa"] != false {
+		t.Fatalf("the admin's sessions, the MFA one first: %d %s", r.status, r.raw)
+	}
+	// The MFA reset of another account names the admin.
+	a.e.enrol(a.bob)
+	if r := a.e.do(req{method: "DELETE", path: "/api/admin/users/" + a.bobID + "/mfa", token: withMFA}); r.status != 204 {
+		t.Fatalf("reset bob's MFA: %d %s", r.status, r.raw)
+	}
+	a.actorEvent(t, EventMFADisabled, a.bobID)
 }
 
 func TestAdminConsole(t *testing.T) {
