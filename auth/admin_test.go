@@ -374,3 +374,31 @@ func TestAdminRolesAndEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminRevokeSessionReachesOtherNodes: a session an admin ends on one
+// node is refused on another as soon as the news arrives.
+func TestAdminRevokeSessionReachesOtherNodes(t *testing.T) {
+	t.Parallel()
+	a := setupAdmin(t, nil)
+	two := newEnv(t, &envOpts{db: a.e.db, clock: a.e.clock})
+	if r := two.do(req{method: "GET", path: "/api/auth/me", token: a.bob}); r.status != 200 {
+		t.Fatalf("node two before: %d", r.status)
+	}
+	r := a.e.do(req{method: "GET", path: "/api/admin/users/" + a.bobID + "/sessions", token: a.admin})
+	items, _ := r.body["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("sessions: %s", r.raw)
+	}
+	drain(two.s.revoked.reloaded)
+	if r := a.e.do(req{method: "DELETE", path: "/api/admin/users/" + a.bobID + "/sessions/" + items[0].(map[string]any)["id"].(string), token: a.admin}); r.status != 204 {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	select {
+	case <-two.s.revoked.reloaded:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node two heard nothing")
+	}
+	if r := two.do(req{method: "GET", path: "/api/auth/me", token: a.bob}); r.status != 401 {
+		t.Fatalf("node two after the revocation: %d", r.status)
+	}
+}
