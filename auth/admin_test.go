@@ -167,8 +167,12 @@ func TestAdminCreateAndVerifyUser(t *testing.T) {
 		if r := a.e.do(req{method: "POST", path: "/api/admin/users/" + id + "/verify", token: a.admin}); r.status != 404 {
 			t.Errorf("verify %s: %d", id, r.status)
 		}
-		if r := a.e.do(req{method: "GET", path: "/api/admin/users/" + id, token: a.admin}); r.status != 404 {
-			t.Errorf("get %s: %d", id, r.status)
+		for _, q := range []req{{method: "GET", path: "/api/admin/users/" + id}, {method: "GET", path: "/api/admin/users/" + id + "/sessions"},
+			{method: "DELETE", path: "/api/admin/users/" + id + "/sessions/" + id}, {method: "POST", path: "/api/admin/users/" + id + "/logout-all"}} {
+			q.token = a.admin
+			if r := a.e.do(q); r.status != 404 {
+				t.Errorf("%s %s: %d", q.method, q.path, r.status)
+			}
 		}
 	}
 }
