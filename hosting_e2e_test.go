@@ -22,22 +22,13 @@ import (
 // unknown ones as before.
 func TestHosting(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	for name, body := range map[string]string{
+	dir := writeFiles(t, map[string]string{
 		"index.html":               "<!doctype html><title>todo</title>",
 		"assets/index-DiwrgTda.js": "console.log(1)",
 		"sw.js":                    "// worker",
 		// A build that tries to shadow the API gets nowhere.
 		"api/openapi.json": "SHADOW", "healthz": "SHADOW", "readyz/index.html": "SHADOW", "metrics": "SHADOW", "_/index.html": "SHADOW",
-	} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	cfg := loadExample(t)
 	cfg.Hosting.Dir, cfg.Hosting.SPA = dir, true
 	cfg.Database.URL = migratedURL(t, cfg)
@@ -88,7 +79,6 @@ func TestHosting(t *testing.T) {
 		{"/api/unknown", 404, httpx.ContentTypeProblem},
 		{"/api/collections/nope/records", 404, httpx.ContentTypeProblem},
 		{"/api/collections/todos/records/not-a-uuid", 0, httpx.ContentTypeProblem},
-		{"/_/", 404, httpx.ContentTypeProblem},
 		{"/healthz/x", 404, httpx.ContentTypeProblem},
 		{"/.env", 404, httpx.ContentTypeProblem},
 	} {
@@ -99,6 +89,11 @@ func TestHosting(t *testing.T) {
 		if strings.HasPrefix(c.path, "/api/") && res.Header.Get("Content-Security-Policy") != "default-src 'none'; frame-ancestors 'none'" {
 			t.Errorf("GET %s: the API's policy became %q", c.path, res.Header.Get("Content-Security-Policy"))
 		}
+	}
+	// The console keeps /_/, whatever the hosted build holds there.
+	if res, body := get("GET", "/_/", html); res.StatusCode != 200 || !strings.Contains(body, "<title>") ||
+		res.Header.Get("Content-Security-Policy") == hosting.DefaultCSP(strings.TrimPrefix(srv.URL, "http://")) {
+		t.Errorf("GET /_/ = %d %q, want the console under its own policy", res.StatusCode, res.Header)
 	}
 	if res, _ := get("POST", "/healthz", html); res.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST /healthz = %d", res.StatusCode)
@@ -126,16 +121,7 @@ func TestHostingDirMissing(t *testing.T) {
 // their budget; /metrics counts them under route "hosting".
 func TestHostingSpendsNoRateLimit(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	for name, body := range map[string]string{"index.html": "<!doctype html><title>app</title>", "assets/a-1.js": "1", "assets/b-2.js": "2"} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := writeFiles(t, map[string]string{"index.html": "<!doctype html><title>app</title>", "assets/a-1.js": "1", "assets/b-2.js": "2"})
 	cfg := loadExample(t)
 	cfg.Hosting.Dir, cfg.Hosting.SPA = dir, true
 	rl := &cfg.Server.RateLimit
@@ -196,4 +182,20 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// writeFiles makes a directory of files, by slash-separated path.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
