@@ -2,5 +2,6 @@
 import { render } from "preact";
 import { App } from "./app";
 import "./style.css";
+import "./screens.css";
 
 render(<App />, document.getElementById("app")!);

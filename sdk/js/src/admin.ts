@@ -221,7 +221,7 @@ export function admin(client: AdminTransport) {
       logoutAll: (id: string, o?: CallOptions) => call<{ revoked: number }>("POST", `${u(id)}/logout-all`, undefined, o),
     },
     roles: {
-      list: (o?: CallOptions) => call<{ items: Role[] } | Role[]>("GET", "/api/admin/roles", undefined, o),
+      list: (o?: CallOptions) => call<{ items: Role[] }>("GET", "/api/admin/roles", undefined, o),
       get: (name: string, o?: CallOptions) => call<Role>("GET", `/api/admin/roles/${enc(name)}`, undefined, o),
       create: (role: { name: string; description?: string; permissions: string[]; default?: boolean }, o?: CallOptions) => call<Role>("POST", "/api/admin/roles", role, o),
       update: (name: string, patch: { description?: string; permissions?: string[]; default?: boolean }, o?: CallOptions) =>
@@ -256,3 +256,83 @@ export function admin(client: AdminTransport) {
 
 /** The admin API object {@link admin} returns. */
 export type AdminApi = ReturnType<typeof admin>;
+
+// ---- Realtime inspector (GET /api/admin/realtime/inspect) ----
+
+/** Who the inspector listens as: `anonymous`, `user:<id>` or `roles:<a,b>`. */
+export interface InspectQuery {
+  collection: string;
+  filter?: string;
+  as: string;
+}
+
+/** One message of the inspector's stream: the realtime protocol's, without `sub`. */
+export interface InspectMessage {
+  type: "ack" | "event" | "error" | "resync" | string;
+  id?: string;
+  topic?: string;
+  op?: "create" | "update" | "delete";
+  version?: number;
+  seq?: number;
+  /** false when an update takes the record out of the filter (no record then). */
+  match?: boolean;
+  record?: Record<string, unknown>;
+  code?: string;
+  message?: string;
+}
+
+/** What {@link inspectStream} needs of a client. */
+export interface InspectClient {
+  readonly url: string;
+  getAccessToken(): Promise<string | null>;
+}
+
+/**
+ * Opens the realtime inspector and yields its messages as they come. It
+ * reads the text/event-stream with fetch (EventSource cannot send a
+ * bearer token); it ends when the server ends the stream or `signal`
+ * aborts. A refusal before the stream (400, 401, 403) rejects with an
+ * Error carrying the problem's detail and `status`.
+ */
+export async function* inspectStream(client: InspectClient, q: InspectQuery, signal?: AbortSignal): AsyncGenerator<InspectMessage, void, undefined> {
+  const params = new URLSearchParams({ collection: q.collection, as: q.as });
+  if (q.filter) params.set("filter", q.filter);
+  const token = await client.getAccessToken();
+  const res = await fetch(`${client.url.replace(/\/+$/, "")}/api/admin/realtime/inspect?${params}`, {
+    headers: { Accept: "text/event-stream", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    signal,
+  });
+  if (!res.ok || !res.body) {
+    let detail = `${res.status} ${res.statusText}`;
+    try {
+      const p = (await res.json()) as { detail?: string; title?: string };
+      detail = p.detail || p.title || detail;
+    } catch {
+      // not problem+json: keep the status line
+    }
+    throw Object.assign(new Error(detail), { status: res.status });
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += value;
+      // Events end at a blank line; a partial one waits for the next chunk.
+      let end: number;
+      while ((end = buf.search(/\r?\n\r?\n/)) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end).replace(/^\r?\n\r?\n/, "");
+        const data = block
+          .split(/\r?\n/)
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5).replace(/^ /, ""))
+          .join("\n");
+        if (data) yield JSON.parse(data) as InspectMessage;
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
