@@ -1,14 +1,13 @@
 // Auth against a real `abe serve` (part B's harness): refresh under 20
 // concurrent requests without a reuse event, across two "tabs" too, the
 // 401 path with really expired tokens, and login with MFA.
-import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { MemoryTokenStore, isMfaChallenge, type Session } from "../src/auth.js";
 import { createClient, type AbeClient, type ClientOptions } from "../src/client.js";
 import { UnauthorizedError } from "../src/errors.js";
-import { registerUser, startServer, type AbeServer } from "./harness.js";
+import { registerUser, startServer, totp, type AbeServer } from "./harness.js";
 
 let srv: AbeServer;
 const clients: AbeClient[] = [];
@@ -99,23 +98,6 @@ describe("refresh against a real server", () => {
     expect(await c2.auth.getSession()).toBeNull();
   });
 });
-
-function base32(s: string): Buffer {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const ch of s.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
-  const out: number[] = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(out);
-}
-
-function totp(secret: string, step: number): string {
-  const msg = Buffer.alloc(8);
-  msg.writeBigUInt64BE(BigInt(step));
-  const h = createHmac("sha1", base32(secret)).update(msg).digest();
-  const o = h[h.length - 1]! & 0xf;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-}
 
 describe("MFA against a real server", () => {
   it("login answers a challenge; verifyMfa with a code, then with a recovery code, completes it", async () => {

@@ -8,7 +8,7 @@
 // The abe binary and the PostgreSQL server come from test/global-setup.ts
 // (ABE_TEST_DATABASE_URL, or postgres://postgres@127.0.0.1:5432/postgres).
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -281,4 +281,17 @@ export async function createProject(srv: AbeServer, user: TestUser, name = "Gard
   const a = await srv.api<{ id: string; version: number }>("POST", "/api/collections/projects/records", { name, owner: user.id }, user.accessToken);
   if (a.status !== 201) throw new Error(`create project: ${a.status} ${JSON.stringify(a.body)}`);
   return a.body;
+}
+
+/** The TOTP code of a step (RFC 6238: SHA-1, 30 s, 6 digits) of a base32 secret, as an authenticator app computes it. */
+export function totp(secret: string, step: number): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(Array.from({ length: Math.floor(bits.length / 8) }, (_, i) => parseInt(bits.slice(i * 8, i * 8 + 8), 2)));
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", key).update(msg).digest();
+  const o = mac[mac.length - 1]! & 0xf;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }

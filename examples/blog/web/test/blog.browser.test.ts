@@ -8,14 +8,13 @@
 // Screenshots of the main screens, 1280 and 390 px wide, go to
 // web/test-artifacts/ (gitignored).
 import { execFile } from "node:child_process";
-import { createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { registerUser, startServer, type AbeServer, type TestUser } from "../../../../sdk/js/test/harness.js";
+import { registerUser, startServer, totp, type AbeServer, type TestUser } from "../../../../sdk/js/test/harness.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
@@ -41,23 +40,6 @@ const modSaw: Promise<string>[] = [];
 let user: Page;
 let moderator: Page;
 
-function base32(s: string): Buffer {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const ch of s.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
-  const out: number[] = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) out.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(out);
-}
-
-/** The TOTP code of a step (RFC 6238: SHA-1, 30 s, 6 digits), as an authenticator app computes it. */
-function totp(secret: string, step: number): string {
-  const msg = Buffer.alloc(8);
-  msg.writeBigUInt64BE(BigInt(step));
-  const h = createHmac("sha1", base32(secret)).update(msg).digest();
-  const o = h[h.length - 1]! & 0xf;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-}
 const nowStep = () => Math.floor(Date.now() / 30_000);
 
 function account(role: string) {

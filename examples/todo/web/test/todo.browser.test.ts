@@ -6,13 +6,12 @@
 //
 // Screenshots of the main screens, 1280 and 390 px wide, go to
 // web/test-artifacts/ (gitignored).
-import { createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { registerUser, startServer, type AbeServer } from "../../../../sdk/js/test/harness.js";
+import { registerUser, startServer, totp, type AbeServer } from "../../../../sdk/js/test/harness.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
@@ -30,19 +29,6 @@ const pw = `Tr0ub4dor-${Math.random().toString(36).slice(2)}-horse`;
 const alice = { name: "Alice", email: `alice-${Date.now()}@example.com` };
 const bob = { name: "Bob", email: `bob-${Date.now()}@example.com` };
 let projectId = "";
-
-/** The TOTP code of a step (RFC 6238: SHA-1, 30 s, 6 digits), as an authenticator app computes it. */
-function totp(secret: string, step: number): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const ch of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
-  const key = Buffer.from(Array.from({ length: Math.floor(bits.length / 8) }, (_, i) => parseInt(bits.slice(i * 8, i * 8 + 8), 2)));
-  const msg = Buffer.alloc(8);
-  msg.writeBigUInt64BE(BigInt(step));
-  const h = createHmac("sha1", key).update(msg).digest();
-  const o = h[h.length - 1]! & 0xf;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-}
 
 async function shot(page: Page, name: string): Promise<void> {
   const size = page.viewportSize() ?? { width: 1280, height: 800 };
