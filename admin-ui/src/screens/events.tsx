@@ -49,6 +49,7 @@ export function Events() {
       {events.data && (
         <>
           <Table
+            stack
             label="Security events"
             rows={events.data.items}
             rowKey={(e) => e.id}

@@ -47,6 +47,7 @@ export function Jobs() {
       {jobs.data && (
         <>
           <Table
+            stack
             label="Jobs"
             rows={jobs.data.items}
             rowKey={(j) => j.id}

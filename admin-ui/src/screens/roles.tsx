@@ -30,6 +30,7 @@ export function Roles() {
       <ErrorBanner error={roles.error} />
       {roles.data && (
         <Table
+          stack
           label="Roles"
           rows={roles.data.items}
           rowKey={(r) => r.name}

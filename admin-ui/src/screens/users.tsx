@@ -54,6 +54,7 @@ function UserList() {
         <>
           <h2 class="sr-only">Results</h2>
           <Table
+            stack
             label="Users"
             rows={users.data.items}
             rowKey={(u) => u.id}
@@ -152,6 +153,8 @@ function UserPage({ id }: { id: string }) {
   if (!u) return <p class="muted">Loading…</p>;
   const roleList = roles.data?.items ?? [];
   const assignable = roleList.map((r) => r.name).filter((n) => !u.roles.includes(n));
+  // The picked role, or the first one left once it was assigned.
+  const picked = assignable.includes(role) ? role : (assignable[0] ?? "");
   return (
     <>
       <section>
@@ -211,6 +214,7 @@ function UserPage({ id }: { id: string }) {
           <>
             <h2>Failed sign-ins that count toward the lock</h2>
             <Table
+              stack
               label="Failed sign-ins"
               rows={u.recent_failures}
               rowKey={(e) => e.id}
@@ -242,11 +246,10 @@ function UserPage({ id }: { id: string }) {
             class="row"
             onSubmit={(e) => {
               e.preventDefault();
-              const r = role || assignable[0];
-              if (r) act(`Assigned ${r}`, () => api.users.assignRole(id, r));
+              if (picked) act(`Assigned ${picked}`, () => api.users.assignRole(id, picked));
             }}
           >
-            <Select label="Role" value={role || assignable[0] || ""} onValue={setRole} options={assignable} />
+            <Select label="Role" value={picked} onValue={setRole} options={assignable} />
             <button disabled={busy}>Assign role</button>
           </form>
         )}
@@ -256,6 +259,7 @@ function UserPage({ id }: { id: string }) {
         <ErrorBanner error={sessions.error} />
         {sessions.data && (
           <Table
+            stack
             label="Sessions"
             rows={sessions.data.items}
             rowKey={(s) => s.id}

@@ -9,10 +9,25 @@ export interface Column<T> {
 }
 
 /** Rows in a table that scrolls sideways on a narrow screen. */
-export function Table<T>({ rows, columns, rowKey, empty = "Nothing here.", label }: { rows: T[]; columns: Column<T>[]; rowKey: (r: T) => string | number; empty?: string; label: string }) {
+export function Table<T>({
+  rows,
+  columns,
+  rowKey,
+  empty = "Nothing here.",
+  label,
+  stack = false,
+}: {
+  rows: T[];
+  columns: Column<T>[];
+  rowKey: (r: T) => string | number;
+  empty?: string;
+  label: string;
+  /** On a phone, each row as a card of "title: value" lines instead of a table that scrolls sideways. */
+  stack?: boolean;
+}) {
   if (rows.length === 0) return <p class="empty">{empty}</p>;
   return (
-    <div class="table-wrap" role="region" aria-label={label} tabIndex={0}>
+    <div class={stack ? "table-wrap stack" : "table-wrap"} role="region" aria-label={label} tabIndex={0}>
       <table>
         <thead>
           <tr>
