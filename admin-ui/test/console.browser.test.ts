@@ -189,6 +189,26 @@ describe("the admin console", { timeout: 120_000 }, () => {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  it("retries a failed job", async () => {
+    // A job River gave up on, as after its last failed attempt.
+    const [job] = await srv.sql<{ id: string }>(
+      `INSERT INTO abe.river_job (kind, args, state, attempt, max_attempts, errors, attempted_at, finalized_at, queue, priority)
+       VALUES ('console.test', '{}', 'discarded', 1, 1, ARRAY['{"at":"2026-01-01T00:00:00Z","attempt":1,"error":"smtp: connection refused"}'::jsonb], now(), now(), 'default', 1)
+       RETURNING id`,
+    );
+    const nav = page.getByRole("navigation", { name: "Screens" });
+    await nav.getByRole("link", { name: "Jobs" }).click();
+    await page.getByLabel("State").selectOption("discarded");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.getByText("smtp: connection refused").waitFor();
+    await shot(page, "jobs-failed");
+    await page.getByRole("button", { name: "Retry" }).first().click();
+    await page.getByText(`Job ${job!.id} queued again`).waitFor();
+    await expect
+      .poll(async () => (await srv.sql<{ state: string }>(`SELECT state FROM abe.river_job WHERE id = $1`, [job!.id]))[0]?.state, WAIT)
+      .not.toBe("discarded");
+  });
+
   it("first loads under 200 kB gzip", async () => {
     const dist = fileURLToPath(new URL("../dist/", import.meta.url));
     const index = await readFile(dist + "index.html", "utf8");
