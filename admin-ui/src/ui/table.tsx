@@ -43,7 +43,8 @@ export function Table<T>({
             <tr key={rowKey(r)}>
               {columns.map((c) => (
                 <td key={c.title} class={c.class} data-title={c.title}>
-                  {c.cell(r)}
+                  {/* One child: a stacked row's cell is a grid of title and value. */}
+                  <div>{c.cell(r)}</div>
                 </td>
               ))}
             </tr>
