@@ -5,31 +5,18 @@
 //   cd sdk/js && npx vitest run ../../admin-ui/test/
 // Screenshots of every screen, 1280 and 390 px wide, go to
 // admin-ui/test-artifacts/ (gitignored).
-import { createHmac } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
-import { registerUser, startServer, type AbeServer, type TestUser } from "../../sdk/js/test/harness.js";
+import { registerUser, startServer, totp, type AbeServer, type TestUser } from "../../sdk/js/test/harness.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
 const SHOTS = fileURLToPath(new URL("../test-artifacts", import.meta.url));
 const WAIT = { timeout: 20_000, interval: 100 };
 
-/** The TOTP code of a step (RFC 6238: SHA-1, 30 s, 6 digits), as an authenticator app computes it. */
-function totp(secret: string, step: number): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const ch of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
-  const key = Buffer.from(Array.from({ length: Math.floor(bits.length / 8) }, (_, i) => parseInt(bits.slice(i * 8, i * 8 + 8), 2)));
-  const msg = Buffer.alloc(8);
-  msg.writeBigUInt64BE(BigInt(step));
-  const h = createHmac("sha1", key).update(msg).digest();
-  const o = h[h.length - 1]! & 0xf;
-  return String((h.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-}
 const stepNow = () => Math.floor(Date.now() / 30_000);
 
 /** The todo example plus a collection only moderators may read, admins needing MFA, a quick lockout. */
