@@ -8,10 +8,10 @@ import { makeClient } from "./api";
 import { link, useRoute } from "./router";
 import { Collections } from "./screens/collections";
 import { Events } from "./screens/events";
+import { Inspector } from "./screens/inspector";
 import { Jobs } from "./screens/jobs";
 import { Overview } from "./screens/overview";
 import { Playground } from "./screens/playground";
-import { Realtime } from "./screens/realtime";
 import { Roles } from "./screens/roles";
 import { SignIn } from "./screens/signin";
 import { Users } from "./screens/users";
@@ -30,7 +30,7 @@ const screens: Screen[] = [
   { path: "", title: "Overview", perm: "admin:console", view: Overview },
   { path: "collections", title: "Collections", perm: "admin:console", view: Collections },
   { path: "playground", title: "Rules playground", perm: "rules:explain", view: Playground },
-  { path: "realtime", title: "Realtime", perm: "rules:explain", view: Realtime },
+  { path: "realtime", title: "Realtime inspector", perm: "rules:explain", view: Inspector },
   { path: "users", title: "Users", perm: "users:manage", view: Users },
   { path: "roles", title: "Roles", perm: "roles:manage", view: Roles },
   { path: "events", title: "Security events", perm: "security:read", view: Events },
