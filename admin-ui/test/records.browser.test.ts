@@ -97,9 +97,9 @@ it("overview, records (filter, edit, 409, delete) and the inspector", async () =
   await page.getByRole("button", { name: "Apply" }).click();
   await expect.poll(async () => rows.count(), WAIT).toBe(3);
   await page.getByRole("button", { name: /^name/ }).click();
-  await expect.poll(async () => rows.first().textContent()).toContain("Alpha");
+  await expect.poll(async () => rows.first().textContent(), WAIT).toContain("Alpha");
   await page.getByRole("button", { name: /^name/ }).click();
-  await expect.poll(async () => rows.first().textContent()).toContain("Gamma");
+  await expect.poll(async () => rows.first().textContent(), WAIT).toContain("Gamma");
   await shot(page, "collections-1280");
 
   // Edit Alpha.
@@ -109,7 +109,7 @@ it("overview, records (filter, edit, 409, delete) and the inspector", async () =
   const json = dialog.getByLabel("Record (JSON)");
   await json.fill((await json.inputValue()).replace('"Alpha"', '"Alpha 2"'));
   await dialog.getByRole("button", { name: "Save" }).click();
-  await expect.poll(async () => alphaRow.textContent()).toContain("Alpha 2");
+  await expect.poll(async () => alphaRow.textContent(), WAIT).toContain("Alpha 2");
   const after = await srv.api<{ name: string; version: number }>("GET", `/api/collections/projects/records/${alpha.id}`, undefined, owner.accessToken);
   expect(after.body.name).toBe("Alpha 2");
 
@@ -124,7 +124,7 @@ it("overview, records (filter, edit, 409, delete) and the inspector", async () =
   await expect.poll(async () => dialog.getByTestId("yours").textContent(), WAIT).toMatch("Alpha mine");
   await shot(page, "records-409-1280");
   await dialog.getByRole("button", { name: "Overwrite with mine" }).click();
-  await expect.poll(async () => alphaRow.textContent()).toContain("Alpha mine");
+  await expect.poll(async () => alphaRow.textContent(), WAIT).toContain("Alpha mine");
   const final = await srv.api<{ name: string; version: number }>("GET", `/api/collections/projects/records/${alpha.id}`, undefined, owner.accessToken);
   expect(final.body.name).toBe("Alpha mine");
   expect(final.body.version).toBe(theirs.body.version + 1);
@@ -167,8 +167,18 @@ it("overview, records (filter, edit, 409, delete) and the inspector", async () =
   await phone.getByLabel("User id").fill(owner.id);
   await phone.getByRole("button", { name: "Start" }).click();
   await expect.poll(async () => phone.getByTestId("inspect-state").textContent(), WAIT).toBe("live");
+  await phone.getByRole("button", { name: "Stop" }).click();
+  await expect.poll(async () => phone.getByTestId("inspect-state").textContent(), WAIT).toBe("stopped");
+  await phone.getByLabel("Filter (optional)").fill('name == "Epsilon"');
+  await phone.getByRole("button", { name: "Start" }).click();
+  await expect.poll(async () => phone.getByTestId("inspect-state").textContent(), WAIT).toBe("live");
   const eps = await createProject(srv, owner, "Epsilon");
   await phone.locator("li.ev-event").filter({ hasText: eps.id }).waitFor();
+  // A rename takes it out of the filter: an unmatch, without the record.
+  expect((await srv.api("PATCH", `/api/collections/projects/records/${eps.id}`, { name: "Zeta" }, owner.accessToken)).status).toBe(200);
+  const gone = phone.locator("li.ev-unmatch").filter({ hasText: eps.id });
+  await gone.waitFor();
+  await expect.poll(async () => gone.textContent(), WAIT).toMatch("match: false");
   await shot(phone, "inspector-390");
   await phone.close();
 
