@@ -109,7 +109,7 @@ function Traffic({ minutes }: { minutes: OverviewData["http"]["minutes"] }) {
     <div class="panel" aria-labelledby="ov-http">
       <h2 id="ov-http">Requests, last 60 minutes</h2>
       <p class="muted">
-        {total} requests, <span class={errors > 0 ? "bad" : undefined}>{errors} server errors (5xx)</span>; busiest minute {max === 1 && total === 0 ? 0 : max}.
+        Whole minutes, the one in progress once it ends: {total} requests, <span class={errors > 0 ? "bad" : undefined}>{errors} server errors (5xx)</span>; busiest minute {max === 1 && total === 0 ? 0 : max}.
       </p>
       <svg class="chart" viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${total} requests and ${errors} errors in the last hour`}>
         <line x1="0" y1={H - 0.5} x2={W} y2={H - 0.5} class="axis" />
