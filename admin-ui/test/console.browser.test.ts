@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
 import { registerUser, startServer, totp, type AbeServer, type TestUser } from "../../sdk/js/test/harness.js";
+import { sticksOut } from "./layout.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
@@ -54,6 +55,8 @@ async function shot(p: Page, name: string): Promise<void> {
   await p.screenshot({ path: `${SHOTS}/${name}-1280.png`, fullPage: true });
   await p.setViewportSize({ width: 390, height: 844 });
   await p.screenshot({ path: `${SHOTS}/${name}-390.png`, fullPage: true });
+  const out = await sticksOut(p);
+  if (out.length) broken.push(`${name} at 390 px is wider than the window: ${out.join(", ")}`);
   await p.setViewportSize({ width: 1280, height: 800 });
 }
 

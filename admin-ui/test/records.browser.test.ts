@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createProject, registerUser, startServer, type AbeServer, type TestUser } from "../../sdk/js/test/harness.js";
+import { sticksOut } from "./layout.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = fileURLToPath(new URL("../test-artifacts/", import.meta.url));
@@ -55,7 +56,10 @@ async function consolePage(width: number): Promise<Page> {
 
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
+  const out = await sticksOut(page);
+  if (out.length) sideways.push(`${name}: ${out.join(", ")}`);
 }
+const sideways: string[] = [];
 
 /** Clicks a nav entry (through the menu on a phone). */
 async function go(page: Page, title: string) {
@@ -183,4 +187,5 @@ it("overview, records (filter, edit, 409, delete) and the inspector", async () =
   await phone.close();
 
   expect(problems).toEqual([]);
+  expect(sideways, "screens wider than the window").toEqual([]);
 });
