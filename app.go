@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	adminui "github.com/abe-stack/abe/admin-ui"
 	"github.com/abe-stack/abe/auth"
 	"github.com/abe-stack/abe/engine"
 	"github.com/abe-stack/abe/engine/openapi"
@@ -509,11 +510,10 @@ func (a *App) routes(mdl *model) http.Handler {
 	mdl.engine.ExplainRoutes(r, a.auth.RequirePermission(auth.PermRulesExplain), a.auth)
 	mdl.engine.AdminRoutes(r, a.auth.RequirePermission(engine.PermRecordsAdmin), a.auth)
 	a.adminRoutes(r)
-	consoleRoutes(r)
 	if a.opts.Routes != nil {
 		a.opts.Routes(r)
 	}
-	api := a.hostedFiles(r, trusted)
+	api := a.staticFiles(r, trusted)
 	m := srv.Metrics
 	if m.Disabled {
 		return api
@@ -537,24 +537,29 @@ func (a *App) routes(mdl *model) http.Handler {
 	})
 }
 
-// hostedFiles sends a GET or HEAD that no route of r takes, outside the
-// reserved paths, to the hosted app past the API's middleware: a page
-// load of twenty assets must not spend the rate limit its API calls need,
-// and a file needs neither a token nor CORS. Other requests go to r,
-// whose NotFound still reaches the hosted app (for its 405).
-func (a *App) hostedFiles(r *chi.Mux, trusted []netip.Prefix) http.Handler {
-	if a.hosted == nil {
-		return r
+// staticFiles serves the console (/_ and below) and the hosted app (a GET
+// or HEAD that no route of r takes, outside the reserved paths) past the
+// API's middleware: a page load of twenty assets must not spend the rate
+// limit its API calls need, a console must load while the API refuses,
+// and a file needs neither a token nor CORS. Other requests go to r, whose
+// NotFound still reaches the hosted app (for its 405).
+func (a *App) staticFiles(r *chi.Mux, trusted []netip.Prefix) http.Handler {
+	wrap := func(route string, h http.Handler) http.Handler {
+		return a.httpMetrics.Route(route)(httpx.WithRequestID(httpx.ClientIP(trusted)(httpx.SecurityHeaders(
+			httpx.Logger(a.log)(httpx.Recover(a.log)(h))))))
 	}
-	files := a.httpMetrics.Route("hosting")(httpx.WithRequestID(httpx.ClientIP(trusted)(httpx.SecurityHeaders(
-		httpx.Logger(a.log)(httpx.Recover(a.log)(a.hosted))))))
+	console := wrap("console", adminui.Serve())
+	var files http.Handler
+	if a.hosted != nil {
+		files = wrap("hosting", a.hosted)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodGet && req.Method != http.MethodHead || a.hosted.Reserved(req.URL.Path) {
-			r.ServeHTTP(w, req)
+		if p := req.URL.Path; p == "/_" || strings.HasPrefix(p, "/_/") {
+			console.ServeHTTP(w, req)
 			return
 		}
-		path := cmp.Or(req.URL.RawPath, req.URL.Path)
-		if r.Match(chi.NewRouteContext(), req.Method, path) {
+		if files == nil || req.Method != http.MethodGet && req.Method != http.MethodHead || a.hosted.Reserved(req.URL.Path) ||
+			r.Match(chi.NewRouteContext(), req.Method, cmp.Or(req.URL.RawPath, req.URL.Path)) {
 			r.ServeHTTP(w, req)
 			return
 		}

@@ -116,9 +116,10 @@ func TestHostingDirMissing(t *testing.T) {
 	}
 }
 
-// TestHostingSpendsNoRateLimit: the hosted app's files stand outside the
-// API's rate limit, so a page load of many assets leaves the API calls
-// their budget; /metrics counts them under route "hosting".
+// TestHostingSpendsNoRateLimit: the hosted app's files and the console's
+// stand outside the API's rate limit, so a page load of many assets leaves
+// the API calls their budget; /metrics counts them under routes "hosting"
+// and "console".
 func TestHostingSpendsNoRateLimit(t *testing.T) {
 	t.Parallel()
 	dir := writeFiles(t, map[string]string{"index.html": "<!doctype html><title>app</title>", "assets/a-1.js": "1", "assets/b-2.js": "2"})
@@ -147,13 +148,13 @@ func TestHostingSpendsNoRateLimit(t *testing.T) {
 		return res.StatusCode
 	}
 	for i := range 20 {
-		for _, p := range []string{"/", "/assets/a-1.js", "/assets/b-2.js", "/some/page"} {
+		for _, p := range []string{"/", "/assets/a-1.js", "/assets/b-2.js", "/some/page", "/_/", "/_/users"} {
 			if s := status(p); s != http.StatusOK {
 				t.Fatalf("load %d, GET %s = %d", i, p, s)
 			}
 		}
 	}
-	// The burst of 3 is the API's, untouched by 80 file requests.
+	// The burst of 3 is the API's, untouched by 80 file requests and 40 of the console.
 	for i := range 3 {
 		if s := status("/api/collections/todos/records"); s == http.StatusTooManyRequests {
 			t.Fatalf("API call %d after the page loads = 429", i+1)
@@ -170,6 +171,9 @@ func TestHostingSpendsNoRateLimit(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	if !strings.Contains(string(b), `abe_http_requests_total{method="GET",route="hosting",status="200"} 80`) {
 		t.Errorf("/metrics has no 80 hosting requests:\n%s", grepLines(string(b), "abe_http_requests_total"))
+	}
+	if !strings.Contains(string(b), `abe_http_requests_total{method="GET",route="console",status="200"} 40`) {
+		t.Errorf("/metrics has no 40 console requests:\n%s", grepLines(string(b), "abe_http_requests_total"))
 	}
 }
 
