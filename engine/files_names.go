@@ -158,7 +158,10 @@ func parseFileToken(tok string) (exp string, sig []byte, err error) {
 		return "", nil, errTokenForm
 	}
 	sig, err = base64.RawURLEncoding.Strict().DecodeString(enc)
-	if err != nil || len(sig) != sha256.Size {
+	// The decoder skips \r and \n, so a signature with line breaks in it
+	// would decode to the real one: only the canonical spelling is a token,
+	// or one link would have many spellings that all open the file.
+	if err != nil || len(sig) != sha256.Size || base64.RawURLEncoding.EncodeToString(sig) != enc {
 		return "", nil, errTokenForm
 	}
 	return exp, sig, nil

@@ -101,6 +101,7 @@ func TestFileToken(t *testing.T) {
 		{"a later expiry", key, "1900000000" + tok[strings.IndexByte(tok, '.'):], "albums", id, "cover", name, now, errTokenForged},
 		{"no signature", key, tok[:strings.IndexByte(tok, '.')+1], "albums", id, "cover", name, now, errTokenForm},
 		{"no dot", key, strings.Replace(tok, ".", "", 1), "albums", id, "cover", name, now, errTokenForm},
+		{"a line break", key, tok[:20] + "\r\n" + tok[20:], "albums", id, "cover", name, now, errTokenForm},
 		{"padded", key, tok + "=", "albums", id, "cover", name, now, errTokenForm},
 		{"leading zero", key, "0" + tok, "albums", id, "cover", name, now, errTokenForm},
 		{"negative", key, "-" + tok, "albums", id, "cover", name, now, errTokenForm},
