@@ -106,6 +106,9 @@ type App struct {
 	rates       httpx.RateStore
 	// committed tells realtime of a commit (brokers other than postgres).
 	committed func()
+	// hooks are the write hooks; every engine a reload builds shares
+	// them, so registrations outlive it.
+	hooks *engine.Hooks
 	// hosted serves hosting.dir at /, behind every route; nil without it.
 	hosted *hosting.Handler
 	// extraDeps are more dependencies for /readyz (the job queue, file
@@ -154,7 +157,7 @@ func (e *DriftError) Error() string {
 // New connects to the database, checks (or, with Migrate, applies) its
 // schema, and builds the HTTP handler.
 func New(ctx context.Context, cfg *schema.Config, opts *Options) (*App, error) {
-	a := &App{cfg: cfg, publish: make(chan struct{}, 1)}
+	a := &App{cfg: cfg, publish: make(chan struct{}, 1), hooks: engine.NewHooks()}
 	if opts != nil {
 		a.opts = *opts
 	}
@@ -224,7 +227,7 @@ func (a *App) newModel(cfg *schema.Config, r *rules.Engine) (*model, error) {
 	m := &model{cfg: cfg, rules: r}
 	var err error
 	m.engine, err = engine.New(a.pool, engine.Config{Schema: cfg, Rules: r, BodyLimit: int64(a.cfg.Server.BodyLimit),
-		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev, Storage: a.files}, &engine.Options{Logger: a.log, Now: a.opts.Now, Committed: a.committed})
+		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev, Storage: a.files}, &engine.Options{Logger: a.log, Now: a.opts.Now, Committed: a.committed, Hooks: a.hooks})
 	if err != nil {
 		return nil, fmt.Errorf("start the records engine: %w", err)
 	}

@@ -47,6 +47,8 @@ type Engine struct {
 	now   func() time.Time
 	// committed is Options.Committed, or nothing.
 	committed func()
+	// hooks is Options.Hooks, or the engine's own.
+	hooks *Hooks
 	// urlKey signs download URLs.
 	urlKey []byte
 	// readRoutes serve the reads the rules playground runs as another
@@ -63,6 +65,10 @@ type Options struct {
 	// once where the change log's NOTIFY does not reach (the memory and
 	// redis brokers). It must not block.
 	Committed func()
+	// Hooks holds the write hooks; one registry shared by the engines of
+	// successive reloads keeps registrations across them. nil gives the
+	// engine a registry of its own.
+	Hooks *Hooks
 }
 
 // New prepares the engine for every collection of cfg.Schema.
@@ -76,6 +82,10 @@ func New(db *pgxpool.Pool, cfg Config, opts *Options) (*Engine, error) {
 			e.now = opts.Now
 		}
 		e.committed = opts.Committed
+		e.hooks = opts.Hooks
+	}
+	if e.hooks == nil {
+		e.hooks = NewHooks()
 	}
 	if e.cfg.BodyLimit == 0 {
 		e.cfg.BodyLimit = schema.DefaultBodyLimit

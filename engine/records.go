@@ -185,7 +185,7 @@ func (e *Engine) handleGet(w http.ResponseWriter, r *http.Request) {
 
 // create inserts a record and checks the create rule against it as
 // stored (with its defaults); a refusal rolls the insert back.
-func (e *Engine) create(ctx context.Context, tx dbtx, co *coll, c *caller, body map[string]any) (Record, error) {
+func (e *Engine) create(ctx context.Context, tx pgx.Tx, co *coll, c *caller, body map[string]any) (Record, error) {
 	vals, err := co.create.check(body)
 	if err != nil {
 		return nil, err
@@ -233,6 +233,9 @@ func (e *Engine) create(ctx context.Context, tx dbtx, co *coll, c *caller, body 
 		return nil, err
 	}
 	if err := e.checkCreateFields(ctx, co, c, loads, rec, vals); err != nil {
+		return nil, err
+	}
+	if err := e.runWritten(ctx, tx, co, OpCreate, nil, rec); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -313,7 +316,7 @@ type change struct {
 // update applies a change to the locked current row. With a version it is
 // all or nothing against that version (409 with the current record when
 // stale); without, it merges into whatever is current.
-func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id string, ch change, version *int64) (Record, error) {
+func (e *Engine) update(ctx context.Context, tx pgx.Tx, co *coll, c *caller, id string, ch change, version *int64) (Record, error) {
 	version, err := bodyVersion(ch.patch, version)
 	if err != nil {
 		return nil, err
@@ -361,7 +364,14 @@ func (e *Engine) update(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 	args = append(args, id)
 	q := `UPDATE ` + co.table + ` AS t SET ` + strings.Join(set, ", ") + `, version = t.version + 1, updated_at = now() WHERE t.id = $` +
 		strconv.Itoa(len(args)) + ` RETURNING ` + co.selectList
-	return co.scan(tx.QueryRow(ctx, q, args...))
+	rec, err := co.scan(tx.QueryRow(ctx, q, args...))
+	if err != nil {
+		return nil, err
+	}
+	if err := e.runWritten(ctx, tx, co, OpUpdate, before, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // changed is the record a change makes of before, and the names of the
@@ -563,7 +573,7 @@ func (e *Engine) handleUpdate(w http.ResponseWriter, r *http.Request, replace bo
 
 // delete removes a record the delete rule allows; on_delete of the
 // relations pointing at it applies in the same transaction.
-func (e *Engine) delete(ctx context.Context, tx dbtx, co *coll, c *caller, id string, version *int64) error {
+func (e *Engine) delete(ctx context.Context, tx pgx.Tx, co *coll, c *caller, id string, version *int64) error {
 	loads := e.loads(ctx, tx)
 	before, err := e.get(ctx, tx, co, c, loads, id, true)
 	if err != nil {
@@ -579,8 +589,10 @@ func (e *Engine) delete(ctx context.Context, tx dbtx, co *coll, c *caller, id st
 	if !d.Allowed {
 		return e.denied(co.name, rules.Delete, d)
 	}
-	_, err = tx.Exec(ctx, `DELETE FROM `+co.table+` WHERE id = $1`, id)
-	return err
+	if _, err = tx.Exec(ctx, `DELETE FROM `+co.table+` WHERE id = $1`, id); err != nil {
+		return err
+	}
+	return e.runWritten(ctx, tx, co, OpDelete, before, nil)
 }
 
 func (e *Engine) handleDelete(w http.ResponseWriter, r *http.Request) {
