@@ -525,3 +525,56 @@ func TestRealtimeInspectorEndsWithTheToken(t *testing.T) {
 		t.Fatal("the stream did not end")
 	}
 }
+
+// TestRealtimeInspectorEndsOnRevocation: signing the admin out everywhere
+// ends their inspector stream at once, not at the next keep-alive (an
+// hour away here).
+func TestRealtimeInspectorEndsOnRevocation(t *testing.T) {
+	t.Parallel()
+	w, _ := adminWorld(t, func(c *schema.Config) { c.Realtime.PingInterval = schema.Duration(time.Hour) }, nil)
+	s := w.inspect(adminRoot, url.Values{"collection": {"notes"}, "as": {"anonymous"}})
+	w.mustDo(adminRoot, "POST", "/api/auth/logout-all", nil, 204)
+	if ev := s.next(); ev.data["type"] != "error" || ev.data["code"] != "token_revoked" {
+		t.Fatalf("got %v, want the token_revoked error", ev.data)
+	}
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			t.Fatalf("after the end: %v", ev.data)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the stream did not end")
+	}
+}
+
+// TestRealtimeInspectorCountsAsAConnection: an inspector stream holds a
+// place under realtime.max_connections as a socket does, and gives it
+// back when it ends.
+func TestRealtimeInspectorCountsAsAConnection(t *testing.T) {
+	t.Parallel()
+	w, _ := adminWorld(t, func(c *schema.Config) { c.Realtime.MaxConnections = 1 }, nil)
+	q := url.Values{"collection": {"notes"}, "as": {"anonymous"}}
+	s := w.inspect(adminRoot, q)
+	if r := w.do(adminRoot, "GET", "/api/admin/realtime/inspect?"+q.Encode(), nil, nil); r.status != 503 || r.header.Get("Retry-After") == "" {
+		t.Errorf("a second stream over max_connections: %d %s", r.status, r.raw)
+	}
+	if r := w.do("", "GET", "/api/realtime", nil, nil); r.status != 503 {
+		t.Errorf("a socket beside a stream over max_connections: %d %s", r.status, r.raw)
+	}
+	// A refused stream is no inspection.
+	if n := len(w.mustDo(adminRoot, "GET", "/api/admin/security-events?type=realtime_inspected", nil, 200).items()); n != 1 {
+		t.Errorf("%d realtime_inspected events, want 1", n)
+	}
+	s.cancel()
+	for deadline := time.Now().Add(waitFor); ; {
+		// A plain GET of the socket's path: 503 while full, else the
+		// upgrade's refusal.
+		if r := w.do("", "GET", "/api/realtime", nil, nil); r.status != 503 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the place of an ended stream was not given back")
+		}
+		time.Sleep(10 * time.Millisecond) // polling: the hub has no signal for this
+	}
+}

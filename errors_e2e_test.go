@@ -64,7 +64,7 @@ func TestErrorTypes(t *testing.T) {
 		{"rule refused", carol, "POST", todos, map[string]any{"project": pid, "title": "t"}, nil, 403, "forbidden"},
 		{"no such record", ann, "GET", todos + "/" + uuid.NewString(), nil, nil, 404, "not_found"},
 		{"no such collection", ann, "GET", "/api/collections/nope/records", nil, nil, 404, "not_found"},
-		{"no such route", ann, "GET", "/api/nope", nil, nil, 404, "not_found"},
+		{"no such route", ann, "GET", "/api/nope", nil, nil, 404, "no_such_endpoint"},
 		{"bad filter", ann, "GET", todos + "?filter=(((", nil, nil, 400, "bad_filter"},
 		{"bad sort", ann, "GET", todos + "?sort=nope", nil, nil, 400, "bad_request"},
 		{"wrong media type", ann, "POST", todos, nil, map[string]string{"Content-Type": "text/plain"}, 415, "unsupported_media_type"},

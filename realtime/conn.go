@@ -84,11 +84,20 @@ type subscription struct {
 	overflow bool
 }
 
+// refuseFull answers a socket or an inspector stream over
+// realtime.max_connections.
+func refuseFull(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "5")
+	httpx.Error(w, r, http.StatusServiceUnavailable, "this server holds as many realtime connections as it may; try again later or another node")
+}
+
 // ServeHTTP upgrades GET /api/realtime to a WebSocket.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if max := h.cfg.Settings.MaxConnections; max > 0 && h.Stats().Connections >= max {
-		w.Header().Set("Retry-After", "5")
-		httpx.Error(w, r, http.StatusServiceUnavailable, "this server holds as many realtime connections as it may; try again later or another node")
+	h.mu.Lock()
+	full := h.full()
+	h.mu.Unlock()
+	if full {
+		refuseFull(w, r)
 		return
 	}
 	select {

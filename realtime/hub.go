@@ -61,9 +61,13 @@ type Hub struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	topics map[string]*topicEntry
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	// streams are the open inspector streams (inspect.go), each with the
+	// channel that wakes it when tokens may have been revoked. They count
+	// toward max_connections with the sockets.
+	streams map[chan struct{}]struct{}
+	topics  map[string]*topicEntry
 	// perColl counts topics per collection, to read old records of
 	// deletes only where someone listens.
 	perColl map[string]int
@@ -132,7 +136,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h := &Hub{
 		cfg: cfg, log: log, metrics: m,
-		conns: map[*conn]struct{}{}, topics: map[string]*topicEntry{}, perColl: map[string]int{},
+		conns: map[*conn]struct{}{}, streams: map[chan struct{}]struct{}{}, topics: map[string]*topicEntry{}, perColl: map[string]int{},
 		started: make(chan struct{}), readDone: make(chan struct{}), wake: make(chan struct{}, 1), catchUp: make(chan struct{}, 4),
 		closing: make(chan struct{}), invalidated: make(chan struct{}, 1),
 	}
@@ -238,6 +242,13 @@ func (h *Hub) Stats() Stats {
 		s.Subscriptions += len(t.subs)
 	}
 	return s
+}
+
+// full reports whether the sockets and inspector streams open reach
+// realtime.max_connections. The caller holds h.mu.
+func (h *Hub) full() bool {
+	max := h.cfg.Settings.MaxConnections
+	return max > 0 && len(h.conns)+len(h.streams) >= max
 }
 
 func (h *Hub) wakeUp() {
@@ -346,6 +357,14 @@ func (h *Hub) checkAuth(ctx context.Context) {
 		conns := make([]*conn, 0, len(h.conns))
 		for c := range h.conns {
 			conns = append(conns, c)
+		}
+		for ch := range h.streams {
+			// Each stream checks its admin's token itself; one wake-up
+			// pending is enough.
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 		h.mu.Unlock()
 		for _, c := range conns {

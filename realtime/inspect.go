@@ -77,6 +77,14 @@ func (h *Hub) ServeInspect(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("realtime inspect: impersonate", slog.String("error", err.Error()))
 		return
 	}
+	// A stream holds the server as a socket does, so it counts toward
+	// realtime.max_connections.
+	recheck, ok := h.addStream()
+	if !ok {
+		refuseFull(w, r)
+		return
+	}
+	defer h.removeStream(recheck)
 	// Every use is in the audit trail; a stream that cannot be recorded
 	// is not given.
 	details := map[string]any{"collection": coll, "filter": filter, "as": q.Get("as")}
@@ -96,7 +104,27 @@ func (h *Hub) ServeInspect(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, status, msg)
 		return
 	}
-	h.stream(w, r, c)
+	h.stream(w, r, c, recheck)
+}
+
+// addStream reserves a place for an inspector stream under
+// realtime.max_connections, with the channel that wakes it on an auth
+// invalidation; false when the server is full.
+func (h *Hub) addStream() (chan struct{}, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.full() {
+		return nil, false
+	}
+	ch := make(chan struct{}, 1)
+	h.streams[ch] = struct{}{}
+	return ch, true
+}
+
+func (h *Hub) removeStream(ch chan struct{}) {
+	h.mu.Lock()
+	delete(h.streams, ch)
+	h.mu.Unlock()
 }
 
 // inspectConn is a connection without a socket whose principal is as.
@@ -111,8 +139,10 @@ func (h *Hub) inspectConn(r *http.Request, as *auth.Principal) *conn {
 }
 
 // stream writes what the connection's queue receives until the stream
-// ends.
-func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *conn) {
+// ends. recheck wakes it when a token may have been revoked (a sign-out,
+// a revoked session, on any node): the admin's token is checked then, and
+// at each keep-alive in case a wake-up was missed.
+func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *conn, recheck <-chan struct{}) {
 	admin := auth.PrincipalFrom(r.Context())
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -145,6 +175,12 @@ func (h *Hub) stream(w http.ResponseWriter, r *http.Request, c *conn) {
 		case <-expired:
 			endStream(w, rc, CodeTokenExpired, "the access token expired: sign in again and reopen the inspector")
 			return
+		case <-recheck:
+			if admin != nil && h.cfg.Auth.Revoked(admin) {
+				endStream(w, rc, CodeTokenRevoked, "the session was signed out or its token revoked")
+				return
+			}
+			continue
 		case <-beat.C:
 			if admin != nil && h.cfg.Auth.Revoked(admin) {
 				endStream(w, rc, CodeTokenRevoked, "the session was signed out or its token revoked")

@@ -42,6 +42,7 @@ const (
 	CodeOriginNotAllowed   = "origin_not_allowed"  // a browser origin not in server.cors
 	// 404, 405
 	CodeNotFound         = "not_found"
+	CodeNoSuchEndpoint   = "no_such_endpoint" // no route has this path: a wrong URL or an older server
 	CodeMethodNotAllowed = "method_not_allowed"
 	// 408
 	CodeTimeout = "timeout"

@@ -71,9 +71,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v) //nolint:errcheck // the client went away; nothing to do
 }
 
-// NotFound answers routes that do not exist.
+// NotFound answers routes that do not exist, as no_such_endpoint: a
+// client tells a missing endpoint (an older server) from a missing record,
+// which is not_found, by the type alone.
 func NotFound(w http.ResponseWriter, r *http.Request) {
-	Error(w, r, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	WriteProblem(w, r, Problem{Status: http.StatusNotFound, Code: CodeNoSuchEndpoint, Detail: "no such endpoint: " + r.Method + " " + r.URL.Path})
 }
 
 // MethodNotAllowed answers a known route called with the wrong method,
