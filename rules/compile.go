@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -143,10 +144,39 @@ func Compile(cfg *schema.Config, opts *Options) (*Engine, error) {
 		}
 		e.colls[c.Name] = col
 	}
+	diags = append(diags, e.checkWebhookFilters(cfg)...)
 	if len(diags) > 0 {
 		return nil, diags
 	}
 	return e, nil
+}
+
+// checkWebhookFilters compiles the filter of every webhook, as a client's
+// list filter would be, so that a broken one is reported with the rules.
+func (e *Engine) checkWebhookFilters(cfg *schema.Config) schema.Diagnostics {
+	var diags schema.Diagnostics
+	for _, c := range cfg.Collections {
+		if e.colls[c.Name] == nil {
+			continue
+		}
+		for i, w := range c.Webhooks {
+			if w.Filter == nil {
+				continue
+			}
+			_, err := e.Filter(c.Name, w.Filter.Expr)
+			var fe *FilterError
+			if err == nil || !errors.As(err, &fe) {
+				continue
+			}
+			pos := w.Filter.Pos
+			if fe.Column > 0 {
+				pos = exprPos(w.Filter, 1, fe.Column-1)
+			}
+			diags = append(diags, schema.Diagnostic{Pos: pos, Path: fmt.Sprintf("collections.%s.webhooks[%d].filter", c.Name, i),
+				Message: fe.Message, Hint: "write it as a list filter over the collection's fields, like done == true (see docs/records.md)"})
+		}
+	}
+	return diags
 }
 
 // compile checks one expression; problems are diagnostics at its position.

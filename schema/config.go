@@ -24,6 +24,9 @@ type Config struct {
 	Storage  Storage
 	Jobs     Jobs
 	Hosting  Hosting
+	// Webhooks are the settings of every webhook; the webhooks are
+	// declared per collection.
+	Webhooks Webhooks
 	// Roles in the order the file declares them.
 	Roles []*Role
 	// Collections in the order the file declares them.
@@ -400,6 +403,59 @@ func (c *Config) HostingDir() string {
 	return filepath.Join(c.Dir(), dir)
 }
 
+// Webhooks are the settings of every webhook.
+type Webhooks struct {
+	// Allow lists targets (CIDRs, addresses, host names) webhooks may
+	// reach although they are private, loopback, link-local or
+	// unspecified.
+	Allow []string `yaml:"allow"`
+	// MaxAttempts of one delivery before it is discarded.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Timeout of one request, for webhooks that set none.
+	Timeout Duration `yaml:"timeout"`
+	// ResponseLimit is how much of a response is read.
+	ResponseLimit ByteSize `yaml:"response_limit"`
+	// Backoff is the wait before the second attempt; it doubles for each
+	// later one, up to WebhookBackoffMax.
+	Backoff Duration `yaml:"backoff"`
+}
+
+// Defaults of the webhooks section.
+const (
+	DefaultWebhookAttempts      = 12
+	DefaultWebhookTimeout       = 10 * time.Second
+	DefaultWebhookResponseLimit = 64 << 10
+	DefaultWebhookBackoff       = 10 * time.Second
+	WebhookBackoffMax           = 6 * time.Hour
+)
+
+// WebhookEvents are the writes a webhook can be told of.
+var WebhookEvents = []string{"create", "update", "delete"}
+
+// Webhook POSTs the events of a collection's writes to a URL.
+type Webhook struct {
+	Name   string   `yaml:"name"`
+	URL    string   `yaml:"url"`
+	Events []string `yaml:"events"`
+	// Filter, in the language of list filters, selects the records whose
+	// events are sent; nil sends all. Its position is for errors.
+	Filter *Rule `yaml:"-"`
+	// SecretEnv names the environment variable of the signing secret.
+	SecretEnv string `yaml:"secret_env"`
+	// Principal is who the record is shaped for; nil is the system view.
+	Principal *WebhookPrincipal `yaml:"principal"`
+	// Timeout of one request; 0 is webhooks.timeout.
+	Timeout Duration `yaml:"timeout"`
+	Pos     Pos      `yaml:"-"`
+}
+
+// WebhookPrincipal is the principal a webhook reads records as.
+type WebhookPrincipal struct {
+	ID    string   `yaml:"id"`
+	Email string   `yaml:"email"`
+	Roles []string `yaml:"roles"`
+}
+
 // Role is a named set of permissions.
 type Role struct {
 	Name        string
@@ -418,7 +474,9 @@ type Collection struct {
 	Rules       Rules
 	Realtime    bool
 	RenamedFrom string
-	Pos         Pos
+	// Webhooks are told of the collection's writes.
+	Webhooks []*Webhook
+	Pos      Pos
 }
 
 // Field returns the field called name, or nil.
@@ -635,6 +693,17 @@ func (c *Config) withDefaults() {
 	st.Local.Root = cmp.Or(st.Local.Root, DefaultStorageRoot)
 	st.MaxSize = cmp.Or(st.MaxSize, DefaultStorageMaxSize)
 	orDuration(&st.URLTTL, DefaultStorageURLTTL)
+
+	wh := &c.Webhooks
+	wh.MaxAttempts = cmp.Or(wh.MaxAttempts, DefaultWebhookAttempts)
+	orDuration(&wh.Timeout, DefaultWebhookTimeout)
+	wh.ResponseLimit = cmp.Or(wh.ResponseLimit, DefaultWebhookResponseLimit)
+	orDuration(&wh.Backoff, DefaultWebhookBackoff)
+	for _, col := range c.Collections {
+		for _, w := range col.Webhooks {
+			orDuration(&w.Timeout, time.Duration(wh.Timeout))
+		}
+	}
 
 	h := &c.Hosting
 	h.ServiceWorker = strings.TrimPrefix(cmp.Or(h.ServiceWorker, DefaultServiceWorker), "/")

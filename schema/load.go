@@ -214,6 +214,9 @@ func decode(doc *document) (*Config, Diagnostics) {
 	if _, n := lookup(doc.root, []string{"hosting"}); n != nil {
 		into([]string{"hosting"}, n, &cfg.Hosting)
 	}
+	if _, n := lookup(doc.root, []string{"webhooks"}); n != nil {
+		into([]string{"webhooks"}, n, &cfg.Webhooks)
+	}
 	if _, roles := lookup(doc.root, []string{"roles"}); roles != nil {
 		for _, e := range entries(resolve(roles)) {
 			k, v := e[0], e[1]
@@ -273,6 +276,14 @@ func decodeCollection(doc *document, key, n *yaml.Node, into func([]string, *yam
 	}
 	if _, rf := lookup(n, []string{"renamed_from"}); rf != nil {
 		into(append(base, "renamed_from"), rf, &c.RenamedFrom)
+	}
+	if _, hooks := lookup(n, []string{"webhooks"}); hooks != nil && resolve(hooks).Kind == yaml.SequenceNode {
+		for i, item := range resolve(hooks).Content {
+			w := &Webhook{Pos: doc.pos(item)}
+			into(append(base, "webhooks", fmt.Sprint(i)), item, w)
+			w.Filter = ruleAt(doc, resolve(item), "filter")
+			c.Webhooks = append(c.Webhooks, w)
+		}
 	}
 	return c
 }

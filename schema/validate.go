@@ -56,6 +56,7 @@ func check(doc *document, cfg *Config) Diagnostics {
 	c.checkMail()
 	c.checkStorage()
 	c.checkHosting()
+	c.checkWebhooks()
 	c.checkRoles()
 	for _, col := range cfg.Collections {
 		c.checkCollection(col)

@@ -22,8 +22,8 @@ import (
 // States are the states a job can be in, as River names them.
 var States = []string{"available", "cancelled", "completed", "discarded", "pending", "retryable", "running", "scheduled"}
 
-// Job is a job as admins see it. Mail jobs show their recipients and
-// subject, never their sealed body.
+// Job is a job as admins see it. Args show what a job is (a mail's
+// recipients and subject, a webhook's event), never what it sealed.
 type Job struct {
 	ID          int64           `json:"id"`
 	Kind        string          `json:"kind"`
@@ -50,10 +50,13 @@ func jobOf(r *rivertype.JobRow) Job {
 	j := Job{ID: r.ID, Kind: r.Kind, State: string(r.State), Queue: r.Queue, Attempt: r.Attempt, MaxAttempts: r.MaxAttempts,
 		Args: r.EncodedArgs, CreatedAt: r.CreatedAt, ScheduledAt: r.ScheduledAt, AttemptedAt: r.AttemptedAt, FinalizedAt: r.FinalizedAt,
 		Errors: []AttemptError{}}
-	if r.Kind == (MailArgs{}).Kind() {
-		var m MailArgs
-		if json.Unmarshal(r.EncodedArgs, &m) == nil {
-			j.Args, _ = json.Marshal(map[string]any{"to": m.To, "subject": m.Subject}) //nolint:errcheck // plain values
+	// What a job seals (a mail's body, a webhook's record) is not for
+	// everyone who manages jobs; the rest of its args say what it is.
+	var args map[string]json.RawMessage
+	if json.Unmarshal(r.EncodedArgs, &args) == nil {
+		if _, ok := args["sealed"]; ok {
+			delete(args, "sealed")
+			j.Args, _ = json.Marshal(args) //nolint:errcheck // raw values that were JSON
 		}
 	}
 	for _, e := range r.Errors {

@@ -136,6 +136,49 @@ func (q *Queue) Every(name string, interval time.Duration, fn TaskFunc) error {
 	return nil
 }
 
+// AddWorker registers the worker of another package's job kind. It must
+// be called before Start, on every node, as the queue cannot otherwise
+// tell an unknown kind from one whose worker is not yet registered.
+func AddWorker[T river.JobArgs](q *Queue, w river.Worker[T]) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.started {
+		var args T
+		return fmt.Errorf("jobs: worker of %s registered after the queue started", args.Kind())
+	}
+	if err := river.AddWorkerSafely(q.workers, w); err != nil {
+		return fmt.Errorf("jobs: %w", err)
+	}
+	return nil
+}
+
+// Seal encrypts plain for a job's args, bound to label (what it is): what
+// waits in the table may be read by more people (backups, admins listing
+// jobs) than it is meant for. A field named "sealed" is never shown in
+// the admin job list.
+func (q *Queue) Seal(plain []byte, label string) []byte {
+	nonce := make([]byte, q.seal.NonceSize())
+	_, _ = rand.Read(nonce) //nolint:errcheck // crypto/rand does not fail
+	return q.seal.Seal(nonce, nonce, plain, []byte(label))
+}
+
+// ErrUnsealable is sealed data that does not open with this node's key
+// (auth.secret changed) or was damaged: no retry helps.
+var ErrUnsealable = errors.New("the sealed data does not open with this node's key")
+
+// Open decrypts what Seal sealed under the same label.
+func (q *Queue) Open(sealed []byte, label string) ([]byte, error) {
+	n := q.seal.NonceSize()
+	if len(sealed) < n {
+		return nil, ErrUnsealable
+	}
+	plain, err := q.seal.Open(nil, sealed[:n], sealed[n:], []byte(label))
+	if err != nil {
+		return nil, ErrUnsealable
+	}
+	return plain, nil
+}
+
 // Start runs the queue's workers until Stop.
 func (q *Queue) Start(ctx context.Context) error {
 	q.mu.Lock()
@@ -301,4 +344,35 @@ func (w *taskWorker) Work(ctx context.Context, job *river.Job[TaskArgs]) error {
 		return river.JobCancel(fmt.Errorf("no task %q on this node", job.Args.Name))
 	}
 	return fn(ctx)
+}
+
+// Pending is an unfinished job.
+type Pending struct {
+	ID          int64
+	State       string
+	ScheduledAt time.Time
+}
+
+// EarlierPending finds the first job of kind with an id below before,
+// not finished (available, pending, retryable, running or scheduled),
+// whose args contain match (JSON containment, served by River's index on
+// args); nil when there is none. Jobs that must run in order (a webhook's
+// deliveries for one record) wait for it.
+func (q *Queue) EarlierPending(ctx context.Context, kind string, before int64, match map[string]string) (*Pending, error) {
+	m, err := json.Marshal(match)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: encode %v: %w", match, err)
+	}
+	var p Pending
+	err = q.cfg.Pool.QueryRow(ctx, `SELECT id, state::text, scheduled_at FROM `+Schema+`.river_job
+		WHERE kind = $1 AND args @> $2::jsonb AND id < $3
+		  AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+		ORDER BY id LIMIT 1`, kind, string(m), before).Scan(&p.ID, &p.State, &p.ScheduledAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobs: look for earlier %s jobs: %w", kind, err)
+	}
+	return &p, nil
 }
