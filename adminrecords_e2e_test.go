@@ -264,3 +264,52 @@ func TestAdminRecordsFiles(t *testing.T) {
 		t.Fatalf("upload event: %v", evs[0])
 	}
 }
+
+// TestAdminRecordWriteAndItsEventCommitTogether: an admin write's security
+// event is written in the write's transaction, so a write whose event
+// cannot be stored is rolled back (500): no change, no change-log entry,
+// and the trail never misses a committed write.
+func TestAdminRecordWriteAndItsEventCommitTogether(t *testing.T) {
+	t.Parallel()
+	w := adminRecordsWorld(t, false)
+	id := w.mustDo(bob, "POST", "/api/collections/notes/records", map[string]any{"title": "bob's", "owner": w.ids[bob], "secret": "s1"}, 201).str("id")
+	adminNote := "/api/admin/collections/notes/records/" + id
+	ctx := context.Background()
+	// The trail refuses admin updates, as a full disk or a broken
+	// constraint would.
+	if _, err := w.app.Pool().Exec(ctx, `
+		CREATE FUNCTION pg_temp_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.type = 'admin.record.update' THEN RAISE EXCEPTION 'trail refuses'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER refuse_admin_updates BEFORE INSERT ON abe.security_events FOR EACH ROW EXECUTE FUNCTION pg_temp_refuse();`); err != nil {
+		t.Fatal(err)
+	}
+	var seq int64
+	if err := w.app.Pool().QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM abe.changes`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.do(recordsAdmin, "PATCH", adminNote, map[string]any{"secret": "changed"}, nil); r.status != 500 || strings.Contains(r.raw, "trail refuses") {
+		t.Fatalf("an update whose event fails: %d %s", r.status, r.raw)
+	}
+	if got := w.mustDo(recordsAdmin, "GET", adminNote, nil, 200); got.str("secret") != "s1" || got.body["version"] != float64(1) {
+		t.Fatalf("the refused update stayed: %s", got.raw)
+	}
+	var n int
+	if err := w.app.Pool().QueryRow(ctx, `SELECT count(*) FROM abe.changes WHERE seq > $1 AND record_id = $2`, seq, id).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d change-log entries for a rolled-back write (%v)", n, err)
+	}
+	// Creates and deletes are still recorded, each with its version.
+	c := w.mustDo(recordsAdmin, "POST", "/api/admin/collections/notes/records", map[string]any{"title": "the admin's", "owner": w.ids[bob]}, 201).str("id")
+	w.do(recordsAdmin, "DELETE", "/api/admin/collections/notes/records/"+c, nil, nil)
+	for typ, want := range map[string]float64{engine.EventAdminRecordCreate: 1, engine.EventAdminRecordDelete: 1} {
+		evs := w.mustDo(recordsAdmin, "GET", "/api/admin/security-events?type="+typ, nil, 200).items()
+		if len(evs) != 1 {
+			t.Fatalf("%s events: %v", typ, evs)
+		}
+		if d, _ := evs[0]["details"].(map[string]any); d["record_id"] != c || d["version"] != want || d["actor"] != w.ids[recordsAdmin] {
+			t.Errorf("%s event: %v", typ, evs[0])
+		}
+	}
+	if evs := w.mustDo(recordsAdmin, "GET", "/api/admin/security-events?type="+engine.EventAdminRecordUpdate, nil, 200).items(); len(evs) != 0 {
+		t.Errorf("update events of a rolled-back write: %v", evs)
+	}
+}

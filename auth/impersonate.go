@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The rules playground (POST /api/admin/rules/explain, served by the
@@ -54,6 +56,17 @@ func (s *Service) PrincipalWithRoles(roles []string, id string) (*Principal, err
 // administrator) in the security events, with the request's IP and user
 // agent; details name what it acted on.
 func (s *Service) RecordAdminAction(r *http.Request, typ string, details map[string]any) error {
+	return s.recordAdmin(r.Context(), s.db, r, typ, details)
+}
+
+// RecordAdminActionTx is RecordAdminAction inside tx, so the event
+// commits or rolls back with the action it records (the admin records
+// API's writes).
+func (s *Service) RecordAdminActionTx(ctx context.Context, tx pgx.Tx, r *http.Request, typ string, details map[string]any) error {
+	return s.recordAdmin(ctx, tx, r, typ, details)
+}
+
+func (s *Service) recordAdmin(ctx context.Context, db dbtx, r *http.Request, typ string, details map[string]any) error {
 	by := ""
 	if p := PrincipalFrom(r.Context()); p != nil {
 		by = p.UserID
@@ -62,7 +75,7 @@ func (s *Service) RecordAdminAction(r *http.Request, typ string, details map[str
 		details = map[string]any{}
 	}
 	details["by"] = by
-	return s.record(r.Context(), s.db, clientOf(r), by, typ, details)
+	return s.record(ctx, db, clientOf(r), by, typ, details)
 }
 
 // Impersonation names the principal the playground acts as: exactly one

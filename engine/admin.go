@@ -2,16 +2,15 @@ package engine
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 	"net/http"
-	"strconv"
+	"reflect"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/abe-stack/abe/auth"
-	"github.com/abe-stack/abe/internal/httpx"
 	"github.com/abe-stack/abe/rules"
 )
 
@@ -35,9 +34,10 @@ const (
 )
 
 // AdminAudit records the admin's actions as security events;
-// *auth.Service is one.
+// *auth.Service is one. Writes are recorded in their own transaction.
 type AdminAudit interface {
 	RecordAdminAction(r *http.Request, typ string, details map[string]any) error
+	RecordAdminActionTx(ctx context.Context, tx pgx.Tx, r *http.Request, typ string, details map[string]any) error
 }
 
 var _ AdminAudit = (*auth.Service)(nil)
@@ -55,7 +55,8 @@ func adminMode(ctx context.Context) bool {
 // in audit.
 func (e *Engine) AdminRoutes(r chi.Router, guard func(http.Handler) http.Handler, audit AdminAudit) {
 	read := e.auditRead(audit)
-	write := func(typ string) func(http.Handler) http.Handler { return e.auditWrite(audit, typ) }
+	write := func(typ string) func(http.Handler) http.Handler { return auditWrite(audit, typ) }
+	e.hooks.onWrittenOnce(recordAdminWrite)
 	r.Route("/api/admin/collections/{collection}", func(r chi.Router) {
 		// The guard runs first: a caller without the permission learns
 		// nothing, not even which collections exist.
@@ -114,44 +115,71 @@ func (e *Engine) auditRead(audit AdminAudit) func(http.Handler) http.Handler {
 	}
 }
 
-// auditWrite records a write that succeeded, with the record's id and the
-// version it now has (for a delete, the If-Match the admin sent, if any).
-func (e *Engine) auditWrite(audit AdminAudit, typ string) func(http.Handler) http.Handler {
+// adminWrite is a write request of the admin records API: the row it
+// writes records it as a security event inside the write's transaction
+// (recordAdminWrite, a written hook).
+type adminWrite struct {
+	audit AdminAudit
+	typ   string
+	r     *http.Request
+	// in is the transaction the request's own row was recorded in: rows
+	// that hooks write beside it are not the admin's write. (An upload
+	// writes twice, first in a transaction it rolls back.)
+	in pgx.Tx
+}
+
+type adminWriteKey struct{}
+
+// auditWrite marks a write request so that the row it writes is recorded
+// as typ in the write's own transaction: the event commits with the write,
+// and a write the trail cannot hold is rolled back (500).
+func auditWrite(audit AdminAudit, typ string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-			next.ServeHTTP(ww, r)
-			if ww.Status() >= 300 {
-				return
-			}
-			if err := audit.RecordAdminAction(r, typ, writeDetails(r, ww.Header())); err != nil {
-				// The write is committed and answered; the log keeps what
-				// the trail lost.
-				e.log.ErrorContext(r.Context(), "admin write not recorded", slog.String("type", typ),
-					slog.String("error", err.Error()), slog.String("request_id", httpx.RequestID(r.Context())))
-			}
+			aw := &adminWrite{audit: audit, typ: typ, r: r}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), adminWriteKey{}, aw)))
 		})
 	}
 }
 
-func writeDetails(r *http.Request, h http.Header) map[string]any {
-	id := chi.URLParam(r, "id")
-	if id == "" { // a create: its Location names it
-		loc := h.Get("Location")
-		id = loc[strings.LastIndex(loc, "/")+1:]
+// recordAdminWrite records ev in its transaction when ctx is an admin
+// write: the record's id and the version written (for a delete, the
+// version it had).
+func recordAdminWrite(ctx context.Context, ev *WriteEvent) error {
+	aw, _ := ctx.Value(adminWriteKey{}).(*adminWrite)
+	if aw == nil || ev.Tx == nil || aw.in == ev.Tx {
+		return nil
 	}
-	d := map[string]any{"actor": actor(r), "collection": chi.URLParam(r, "collection"), "record_id": id}
-	v := h.Get("ETag")
-	if v == "" {
-		v = r.Header.Get("If-Match")
+	r := aw.r
+	if ev.Collection != chi.URLParam(r, "collection") {
+		return nil
 	}
-	if n, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(v, "W/"), `"`), 10, 64); err == nil {
-		d["version"] = n
+	if id := chi.URLParam(r, "id"); id != "" && !strings.EqualFold(id, ev.ID) {
+		return nil
 	}
+	aw.in = ev.Tx
+	d := map[string]any{"actor": actor(r), "collection": ev.Collection, "record_id": ev.ID, "version": ev.Version}
 	if f := chi.URLParam(r, "field"); f != "" {
 		d["field"] = f
 	}
-	return d
+	if err := aw.audit.RecordAdminActionTx(ctx, ev.Tx, r, aw.typ, d); err != nil {
+		return fmt.Errorf("record the admin write: %w", err)
+	}
+	return nil
+}
+
+// onWrittenOnce registers fn unless the registry holds it: the engines a
+// reload builds share one registry, and each mounts the admin routes.
+func (h *Hooks) onWrittenOnce(fn WrittenFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := reflect.ValueOf(fn).Pointer()
+	for _, f := range h.written {
+		if reflect.ValueOf(f).Pointer() == p {
+			return
+		}
+	}
+	h.written = append(h.written, fn)
 }
 
 // allow is the rule's decision on op, or yes in admin mode.
