@@ -69,6 +69,11 @@ func errTooMany(wait time.Duration, code, detail string) *apiError {
 func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var fe *FieldError
+	if p, ok := httpx.Refusal(err); ok {
+		// A hook's refusal, with the answer it chose.
+		httpx.WriteProblem(w, r, p)
+		return
+	}
 	switch {
 	case errors.As(err, &ae):
 		for k, v := range ae.header {

@@ -27,6 +27,9 @@ type RegisterRequest struct {
 // taken emails get the same answer (nil, nil), and the owner of a taken
 // email gets a mail saying someone tried.
 func (s *Service) Register(ctx context.Context, req RegisterRequest, c client) (*TokenAnswer, error) {
+	if err := s.beforeRegister(ctx, &req, c); err != nil {
+		return nil, err
+	}
 	if len(req.Name) > 200 {
 		return nil, &FieldError{Field: "name", Message: "is longer than 200 characters"}
 	}
@@ -64,6 +67,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest, c client) (
 		return nil, err
 	}
 	s.outbox.enqueue(m)
+	s.afterRegister(ctx, u, c)
 	return answer, nil
 }
 
@@ -120,6 +124,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 	if s.cfg.RequireEmailVerification && !u.EmailVerified {
 		return nil, errCode(http.StatusForbidden, httpx.CodeEmailNotVerified, "verify your email before logging in: open the link we sent to %s, or ask for a new one", u.Email)
 	}
+	if err := s.beforeLogin(ctx, u, email, c); err != nil {
+		return nil, err
+	}
 	var alert *mail.Message
 	if !u.MFAEnabled {
 		// Read before the batch, which cannot read: the login's own
@@ -158,6 +165,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest, c client) (*Token
 		return nil, err
 	}
 	s.outbox.sendAlert(alert)
+	if answer.Challenge == nil {
+		s.afterLogin(ctx, u, false, c)
+	}
 	return answer, nil
 }
 

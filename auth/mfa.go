@@ -702,6 +702,7 @@ func (s *Service) VerifyMFA(ctx context.Context, req VerifyMFARequest, c client)
 		return nil, refusal
 	}
 	s.outbox.sendAlert(alert)
+	s.afterLogin(ctx, u, true, c)
 	return answer, nil
 }
 

@@ -81,6 +81,8 @@ type Service struct {
 	outbox   *outbox
 	mails    mailTemplates
 	listen   *listener
+	// hooks run around logins and registrations (hooks.go).
+	hooks hooks
 
 	accessTTL, refreshTTL, grace time.Duration
 

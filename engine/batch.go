@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 
 	"net/http"
@@ -45,7 +46,6 @@ func (e *Engine) handleBatch(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, http.StatusBadRequest, "a batch holds at most "+strconv.Itoa(MaxBatch)+" operations")
 		return
 	}
-	ctx := r.Context()
 	c := e.callerOf(r)
 	type result struct {
 		status int
@@ -54,7 +54,7 @@ func (e *Engine) handleBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	results := make([]result, len(body.Ops))
 	failed := -1
-	err := e.inTx(ctx, func(tx pgx.Tx) error {
+	err := e.inTx(r.Context(), func(ctx context.Context, tx pgx.Tx) error {
 		for i, op := range body.Ops {
 			failed = i
 			co := e.colls[op.Collection]
@@ -118,6 +118,7 @@ func (e *Engine) handleBatch(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, *p)
 		return
 	}
+	ctx := r.Context()
 	loads := e.loads(ctx, e.db)
 	var buf bytes.Buffer
 	buf.WriteString(`{"results":[`)

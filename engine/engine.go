@@ -105,17 +105,6 @@ func New(db *pgxpool.Pool, cfg Config, opts *Options) (*Engine, error) {
 	return e, nil
 }
 
-// inTx runs fn in a transaction and tells Committed when it committed.
-func (e *Engine) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	if err := pgx.BeginFunc(ctx, e.db, fn); err != nil {
-		return err
-	}
-	if e.committed != nil {
-		e.committed()
-	}
-	return nil
-}
-
 // dbtx runs queries on a pool or in a transaction.
 type dbtx interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -127,7 +116,9 @@ type dbtx interface {
 // load memo.
 type caller struct {
 	principal *rules.Principal
-	request   rules.Request
+	// auth is the principal as auth knows it, for hooks.
+	auth    *auth.Principal
+	request rules.Request
 	// bypass skips every rule and field rule: only the admin records API
 	// sets it (admin.go), from a context key no request can carry.
 	bypass bool
@@ -135,10 +126,20 @@ type caller struct {
 
 func (e *Engine) callerOf(r *http.Request) *caller {
 	c := &caller{request: rules.Request{Method: r.Method, IP: httpx.ClientIPString(r), Time: e.now()}, bypass: adminMode(r.Context())}
-	if p := auth.PrincipalFrom(r.Context()); p != nil {
+	c.setPrincipal(auth.PrincipalFrom(r.Context()))
+	return c
+}
+
+func (c *caller) setPrincipal(p *auth.Principal) {
+	if p != nil {
+		c.auth = p
 		c.principal = &rules.Principal{ID: p.UserID, Email: p.Email, Roles: p.Roles, Verified: p.Verified, MFA: p.MFA, Permissions: p.Permissions}
 	}
-	return c
+}
+
+// systemCaller writes as the system: no principal, no rule.
+func systemCaller(e *Engine) *caller {
+	return &caller{request: rules.Request{Time: e.now()}, bypass: true}
 }
 
 func (c *caller) input(rec, before Record, changes []string) *rules.Input {
@@ -246,6 +247,10 @@ func (e *Engine) problem(err error, r *http.Request) *httpx.Problem {
 	var ae *apiError
 	var be *bodyError
 	var fe *rules.FilterError
+	if p, ok := httpx.Refusal(err); ok {
+		// A hook's refusal, with the answer it chose.
+		return &p
+	}
 	switch {
 	case errors.As(err, &ae):
 		p := &httpx.Problem{Status: ae.status, Code: ae.code, Detail: ae.detail, Errors: ae.fields}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -188,7 +189,7 @@ func (e *Engine) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rec Record
-	err = e.inTx(ctx, func(tx pgx.Tx) error {
+	err = e.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if err := claimUpload(ctx, tx, key); err != nil {
 			return err
 		}
@@ -455,7 +456,7 @@ func (e *Engine) handleFileDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, c, id, name := r.Context(), e.callerOf(r), chi.URLParam(r, "id"), chi.URLParam(r, "name")
 	var rec Record
-	err = e.inTx(ctx, func(tx pgx.Tx) error {
+	err = e.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		cur, err := e.get(ctx, tx, co, c, e.loads(ctx, tx), id, true)
 		if err != nil {
 			return err

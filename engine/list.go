@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,7 +272,12 @@ type listRequest struct {
 }
 
 func (e *Engine) parseList(co *coll, r *http.Request) (*listRequest, error) {
-	q := r.URL.Query()
+	return e.parseListQuery(co, r.URL.Query())
+}
+
+// parseListQuery reads the parameters of a list: filter, sort, cursor,
+// limit, fields, expand, count.
+func (e *Engine) parseListQuery(co *coll, q url.Values) (*listRequest, error) {
 	lr := &listRequest{limit: defaultLimit, filter: q.Get("filter")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -186,6 +186,10 @@ func (e *Engine) handleGet(w http.ResponseWriter, r *http.Request) {
 // create inserts a record and checks the create rule against it as
 // stored (with its defaults); a refusal rolls the insert back.
 func (e *Engine) create(ctx context.Context, tx pgx.Tx, co *coll, c *caller, body map[string]any) (Record, error) {
+	body, err := e.beforeCreate(ctx, tx, co, c, body)
+	if err != nil {
+		return nil, err
+	}
 	vals, err := co.create.check(body)
 	if err != nil {
 		return nil, err
@@ -235,7 +239,7 @@ func (e *Engine) create(ctx context.Context, tx pgx.Tx, co *coll, c *caller, bod
 	if err := e.checkCreateFields(ctx, co, c, loads, rec, vals); err != nil {
 		return nil, err
 	}
-	if err := e.runWritten(ctx, tx, co, OpCreate, nil, rec); err != nil {
+	if err := e.runWritten(ctx, tx, co, c, OpCreate, nil, rec); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -284,8 +288,8 @@ func (e *Engine) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	c := e.callerOf(r)
 	var rec Record
-	err = e.inTx(r.Context(), func(tx pgx.Tx) error {
-		rec, err = e.create(r.Context(), tx, co, c, body)
+	err = e.inTx(r.Context(), func(ctx context.Context, tx pgx.Tx) error {
+		rec, err = e.create(ctx, tx, co, c, body)
 		return err
 	})
 	if err != nil {
@@ -329,6 +333,9 @@ func (e *Engine) update(ctx context.Context, tx pgx.Tx, co *coll, c *caller, id 
 	if version != nil && *version != before.Version() {
 		return nil, e.conflict(ctx, co, c, loads, before)
 	}
+	if ch, err = e.beforeUpdate(ctx, tx, co, c, before, ch); err != nil {
+		return nil, err
+	}
 	after, changes, err := e.changed(co, id, before, ch)
 	if err != nil {
 		return nil, err
@@ -368,7 +375,7 @@ func (e *Engine) update(ctx context.Context, tx pgx.Tx, co *coll, c *caller, id 
 	if err != nil {
 		return nil, err
 	}
-	if err := e.runWritten(ctx, tx, co, OpUpdate, before, rec); err != nil {
+	if err := e.runWritten(ctx, tx, co, c, OpUpdate, before, rec); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -558,8 +565,8 @@ func (e *Engine) handleUpdate(w http.ResponseWriter, r *http.Request, replace bo
 	}
 	c := e.callerOf(r)
 	var rec Record
-	err = e.inTx(r.Context(), func(tx pgx.Tx) error {
-		rec, err = e.update(r.Context(), tx, co, c, chi.URLParam(r, "id"), ch, version)
+	err = e.inTx(r.Context(), func(ctx context.Context, tx pgx.Tx) error {
+		rec, err = e.update(ctx, tx, co, c, chi.URLParam(r, "id"), ch, version)
 		return err
 	})
 	if err != nil {
@@ -582,6 +589,9 @@ func (e *Engine) delete(ctx context.Context, tx pgx.Tx, co *coll, c *caller, id 
 	if version != nil && *version != before.Version() {
 		return e.conflict(ctx, co, c, loads, before)
 	}
+	if err := e.beforeDelete(ctx, tx, co, c, before); err != nil {
+		return err
+	}
 	d, err := e.allow(ctx, c, co.name, rules.Delete, c.input(before, nil, nil), loads)
 	if err != nil {
 		return err
@@ -592,7 +602,7 @@ func (e *Engine) delete(ctx context.Context, tx pgx.Tx, co *coll, c *caller, id 
 	if _, err = tx.Exec(ctx, `DELETE FROM `+co.table+` WHERE id = $1`, id); err != nil {
 		return err
 	}
-	return e.runWritten(ctx, tx, co, OpDelete, before, nil)
+	return e.runWritten(ctx, tx, co, c, OpDelete, before, nil)
 }
 
 func (e *Engine) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -607,8 +617,8 @@ func (e *Engine) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := e.callerOf(r)
-	err = e.inTx(r.Context(), func(tx pgx.Tx) error {
-		return e.delete(r.Context(), tx, co, c, chi.URLParam(r, "id"), version)
+	err = e.inTx(r.Context(), func(ctx context.Context, tx pgx.Tx) error {
+		return e.delete(ctx, tx, co, c, chi.URLParam(r, "id"), version)
 	})
 	if err != nil {
 		e.writeError(w, r, err)

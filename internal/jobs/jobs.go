@@ -120,19 +120,29 @@ func (q *Queue) newClient(working bool) (*river.Client[pgx.Tx], error) {
 }
 
 // Every runs fn as a job every interval, on one node of the deployment at
-// a time (River's leader), starting soon after start. name identifies the
-// task; it must be registered under the same name on every node.
+// a time (River's leader), starting soon after start (or, for a task
+// registered on a running queue, soon after it is registered). name
+// identifies the task; it must be registered under the same name on every
+// node, once.
 func (q *Queue) Every(name string, interval time.Duration, fn TaskFunc) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.started {
-		return fmt.Errorf("jobs: task %s registered after the queue started", name)
+	if _, ok := q.tasks[name]; ok {
+		return fmt.Errorf("jobs: task %s is registered twice", name)
 	}
-	q.tasks[name] = fn
-	q.periodic = append(q.periodic, river.NewPeriodicJob(river.PeriodicInterval(interval),
+	job := river.NewPeriodicJob(river.PeriodicInterval(interval),
 		func() (river.JobArgs, *river.InsertOpts) {
 			return TaskArgs{Name: name}, &river.InsertOpts{MaxAttempts: 3}
-		}, &river.PeriodicJobOpts{ID: name, RunOnStart: true}))
+		}, &river.PeriodicJobOpts{ID: name, RunOnStart: true})
+	if q.started {
+		// The task worker is registered already: the running client only
+		// needs the schedule.
+		if _, err := q.client.PeriodicJobs().AddSafely(job); err != nil {
+			return fmt.Errorf("jobs: task %s: %w", name, err)
+		}
+	}
+	q.tasks[name] = fn
+	q.periodic = append(q.periodic, job)
 	return nil
 }
 
