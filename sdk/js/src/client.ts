@@ -4,9 +4,10 @@
 import { AuthClient, type AuthChangeListener, type AuthOptions } from "./auth.js";
 import { HttpTransport, type CallOptions, type FetchLike, type HttpMethod, type RequestOptions, type Transport, type TransportResponse } from "./http.js";
 import type { Operation } from "./operations.js";
-import { createOffline, type Live, type LiveOptions, type LiveRecordResult, type LiveResult, type OfflineClient, type OfflineOptions, type Writes } from "./offline.js";
+import { lazyHistory, lazyLives, lazyWrites, offlineLoader } from "./lazy.js";
+import type { Live, LiveOptions, LiveRecordResult, LiveResult, OfflineHost, OfflineOptions, Writes } from "./offline.js";
 import type { RecordData } from "./realtime.js";
-import type { UndoRedoStack } from "./undo.js";
+import type { History } from "./undo.js";
 
 /** The fields every record has. */
 export interface BaseRecord {
@@ -175,8 +176,8 @@ export interface AbeClient<C extends CollectionsShape<C> = AnyCollections> {
   liveRecord<K extends keyof C & string>(collection: K, id: string): Live<LiveRecordResult<RecordOf<C, K>>>;
   /** The persistent write queue the live queries show at once. */
   readonly writes: Writes;
-  /** Undo and redo over the writes. */
-  readonly history: UndoRedoStack;
+  /** Undo and redo over the writes (the signed-in user's: read it again after a login). */
+  readonly history: History;
   /** Stops timers and releases channels. */
   close(): void;
 }
@@ -239,21 +240,29 @@ export function createClient<C extends CollectionsShape<C> = AnyCollections>(opt
   const auth = new AuthClient(transport, opts);
   transport.tokens = auth;
   const cache = new Map<string, RecordsApi<unknown, unknown, unknown>>();
-  // Made on first use: a client that never asks for live data opens no store.
-  let offline: OfflineClient | undefined;
-  const off = (): OfflineClient =>
-    (offline ??= createOffline(
-      {
-        url: transport.url,
-        transport,
-        getAccessToken: () => auth.getAccessToken(),
-        getUserId: async () => (await auth.getSession())?.user.id ?? null,
-        onAuthChange: (fn) => auth.onAuthChange((s, event) => fn(s?.user.id ?? null, event)),
-        list: (c, q) => recordsApi<RecordData, unknown, unknown>(transport, c).list(q),
-        get: (c, id) => recordsApi<RecordData, unknown, unknown>(transport, c).get(id),
-      },
-      opts.offline === true ? {} : opts.offline ? opts.offline : { storage: "memory" },
-    ));
+  const host: OfflineHost = {
+    url: transport.url,
+    transport,
+    getAccessToken: () => auth.getAccessToken(),
+    getUserId: async () => (await auth.getSession())?.user.id ?? null,
+    onAuthChange: (fn) => auth.onAuthChange((s, event) => fn(s?.user.id ?? null, event)),
+    list: (c, q) => recordsApi<RecordData, unknown, unknown>(transport, c).list(q),
+    get: (c, id) => recordsApi<RecordData, unknown, unknown>(transport, c).get(id),
+  };
+  // The offline layer is a module of its own (lazy.ts says why), made on
+  // first use: a client that never asks for live data opens no store. With
+  // `offline` set the app will ask, so its module is fetched at once.
+  let closed = false;
+  if (opts.offline) void import("./offline.js").catch(() => {});
+  const loader = offlineLoader(async () => {
+    const m = await import("./offline.js");
+    const o = m.createOffline(host, opts.offline === true ? {} : opts.offline ? opts.offline : { storage: "memory" });
+    if (closed) o.close();
+    return o;
+  });
+  const lives = lazyLives(loader);
+  const writes = lazyWrites(loader);
+  const history = lazyHistory(loader);
   const client: AbeClient<C> = {
     url: transport.url,
     auth,
@@ -268,16 +277,13 @@ export function createClient<C extends CollectionsShape<C> = AnyCollections>(opt
     changes: (collection, since, o) => client.records(collection).changes(since, o),
     getAccessToken: () => auth.getAccessToken(),
     onAuthChange: (l) => auth.onAuthChange(l),
-    live: (c, o) => off().live(c, o as LiveOptions<RecordData>) as never,
-    liveRecord: (c, id) => off().liveRecord(c, id) as never,
-    get writes() {
-      return off().writes;
-    },
-    get history() {
-      return off().history;
-    },
+    live: (c, o) => lives.live(c, o as LiveOptions<RecordData>) as never,
+    liveRecord: (c, id) => lives.liveRecord(c, id) as never,
+    writes,
+    history,
     close: () => {
-      offline?.close();
+      closed = true;
+      loader.ready()?.close();
       auth.close();
     },
   };

@@ -8,6 +8,7 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { RecordCache, type CacheQuery } from "./cache.js";
 import { AbeError, NotFoundError } from "./errors.js";
 import { compileFilter, type FilterEnv } from "./filter.js";
+import { liveKey } from "./lazy.js";
 import type { Transport } from "./http.js";
 import { unref } from "./locks.js";
 import { invertOperations, set, type Operation } from "./operations.js";
@@ -285,6 +286,8 @@ export class OfflineClient {
   readonly rt: RealtimeClient;
   private session: Session;
   private readonly lives = new Map<string, LiveBase<LiveResult<RecordData>>>();
+  /** The live queries and records with subscribers: each follows a change of user. */
+  private readonly bound = new Set<LiveBase<LiveResult<RecordData>>>();
   private readonly writeListeners = new Set<(writes: readonly QueuedWrite[]) => void>();
   /** The write queue of the signed-in user. */
   readonly writes: Writes;
@@ -315,14 +318,14 @@ export class OfflineClient {
         // A logout (or a refused refresh) deletes the user's data: the
         // next user of this computer must not see it.
         void old.close(event === "logout");
-        for (const l of this.lives.values()) l.rebind();
+        for (const l of this.bound) l.rebind();
       });
     });
     const w = globalThis as { addEventListener?: typeof addEventListener; removeEventListener?: typeof removeEventListener; document?: Document };
     const wake = () => {
       if (w.document?.visibilityState === "hidden") return;
       this.session.retryNow();
-      for (const l of this.lives.values()) if (l.current.error) void l.refetch();
+      for (const l of this.bound) if (l.current.error) void l.refetch();
     };
     w.addEventListener?.("online", wake);
     w.document?.addEventListener?.("visibilitychange", wake);
@@ -352,7 +355,7 @@ export class OfflineClient {
 
   live<R extends RecordData>(collection: string, opts: LiveOptions<R> = {}): Live<LiveResult<R>> {
     const sort = Array.isArray(opts.sort) ? opts.sort.join(",") : opts.sort;
-    const key = ["q", collection, opts.filter ?? "", sort ?? "", opts.limit ?? ""].join("\n");
+    const key = liveKey("q", collection, opts.filter, sort, opts.limit);
     let l = this.lives.get(key) as LiveQuery<R> | undefined;
     if (!l) {
       l = new LiveQuery<R>(this, this.host, key, collection, { ...opts, sort });
@@ -362,7 +365,7 @@ export class OfflineClient {
   }
 
   liveRecord<R extends RecordData>(collection: string, id: string): Live<LiveRecordResult<R>> {
-    const key = ["r", collection, id].join("\n");
+    const key = liveKey("r", collection, id);
     let l = this.lives.get(key) as LiveRecord<R> | undefined;
     if (!l) {
       l = new LiveRecord<R>(this, this.host, key, collection, id);
@@ -372,8 +375,15 @@ export class OfflineClient {
   }
 
   /** Forgets a live query no one listens to (unless another took its key since). */
-  drop(key: string, l: object): void {
+  drop(key: string, l: LiveBase<LiveResult<RecordData>>): void {
     if (this.lives.get(key) === l) this.lives.delete(key);
+    this.bound.delete(l);
+  }
+
+  /** A live query or record with subscribers again (perhaps held past its drop, by a view). */
+  bind(key: string, l: LiveBase<LiveResult<RecordData>>): void {
+    if (!this.lives.has(key)) this.lives.set(key, l);
+    this.bound.add(l);
   }
 
   private makeWrites(): Writes {
@@ -495,7 +505,7 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
     for (const f of this.unbind.splice(0)) f();
     this.calm();
     this.known = false;
-    this.client.drop(this.key, this);
+    this.client.drop(this.key, this as unknown as LiveBase<LiveResult<RecordData>>);
   }
 
   /** The user changed: the same query over the new user's data. */
@@ -507,6 +517,7 @@ abstract class LiveBase<T extends { source: LiveSource; pending: number; error: 
   }
 
   protected bind(): void {
+    this.client.bind(this.key, this as unknown as LiveBase<LiveResult<RecordData>>);
     const s = this.client.current;
     this.unbind.push(s.onPending(() => this.known && this.emit({})));
     this.start(s);

@@ -9,6 +9,9 @@ import type { Transport } from "./http.js";
 import { unref } from "./locks.js";
 import { applyOperations, jsonEqual, type Operation } from "./operations.js";
 import type { RecordOps, UndoRedoStack } from "./undo.js";
+import { uuidv7 } from "./uuid.js";
+
+export { uuidv7 } from "./uuid.js";
 
 /** What a write does, as /api/batch names it. */
 export type WriteAction = "create" | "update" | "replace" | "delete";
@@ -221,17 +224,6 @@ export function mergeFields(base: object | null, local: object | null, remote: o
     else conflicts.push(k);
   }
   return { merged, conflicts, changes };
-}
-
-/** A UUIDv7 (RFC 9562): 48 bits of milliseconds, then random bits. */
-export function uuidv7(now: number = Date.now()): string {
-  const b = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(b);
-  for (let i = 0; i < 6; i++) b[i] = Math.floor(now / 2 ** (8 * (5 - i))) & 0xff;
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /** The change a write makes to a record, for the cache's optimistic layer. */

@@ -75,6 +75,9 @@ function sides(edit: Edit): { redo: RecordOps; undo: RecordOps } {
   return { redo: { ...at, ops: edit.ops }, undo: { ...at, ops: edit.inverse } };
 }
 
+/** What a client's `history` offers: an {@link UndoRedoStack}'s public face. */
+export type History = Pick<UndoRedoStack, "canUndo" | "canRedo" | "undoSteps" | "redoSteps" | "undo" | "redo" | "record" | "seal" | "clear" | "subscribe">;
+
 /**
  * An undo/redo history. `record(edit)` after each local edit; `undo()`
  * applies the inverses of the last step, `redo()` its operations again.

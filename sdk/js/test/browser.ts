@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type BuildOptions } from "esbuild";
 import { chromium, type Browser } from "playwright-core";
@@ -24,6 +25,8 @@ export interface BrowserWorld {
   origin: string;
   /** The page's URL with the API's in `?api=` (and more query parameters). */
   pageURL(query?: Record<string, string>): string;
+  /** The paths of the page's scripts: /app.js and its chunks (what a service worker precaches). */
+  scripts: string[];
   close(): Promise<void>;
 }
 
@@ -46,24 +49,35 @@ export async function startBrowserWorld(opts: BrowserWorldOptions = {}): Promise
   if (!existsSync(CHROMIUM))
     throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (scripts/test installs it when run as root)`);
   const entry = opts.entry ?? fileURLToPath(new URL("../src/index.ts", import.meta.url));
+  // ES modules split as an app's bundler splits them: the offline layer is
+  // a chunk the page fetches on first use (src/lazy.ts), as it is in an app.
   const bundle = await build({
-    entryPoints: [entry],
+    // (A page of its own is the entry itself: imported from stdin, the
+    // package's sideEffects: false would drop it.)
+    ...(opts.entry
+      ? { entryPoints: { app: entry } }
+      : { stdin: { contents: `import * as abe from ${JSON.stringify(entry)}; (globalThis as { abe?: unknown }).abe = abe;`, resolveDir: dirname(entry), loader: "ts" as const } }),
     bundle: true,
-    format: "iife",
-    globalName: opts.entry ? undefined : "abe",
+    format: "esm",
+    splitting: true,
+    outdir: "/out",
+    entryNames: "app",
     platform: "browser",
     target: "es2022",
     write: false,
     ...opts.esbuild,
   });
-  const js = bundle.outputFiles[0]!.text;
-  const boot = opts.boot ? `<script>(${opts.boot.toString()})()</script>` : "";
-  const html = `<!doctype html><body><script src="/app.js"></script>${boot}</body>`;
+  const scripts = new Map(bundle.outputFiles.map((f) => [f.path.slice("/out".length), f.text]));
+  // Module scripts run in order, after the document: the boot after the app.
+  const boot = opts.boot ? `<script type="module">(${opts.boot.toString()})()</script>` : "";
+  const html = `<!doctype html><body><script type="module" src="/app.js"></script>${boot}</body>`;
   const web: Server = createServer((req, res) => {
-    const file = opts.files?.((req.url ?? "/").split("?")[0]!);
+    const path = (req.url ?? "/").split("?")[0]!;
+    const file = opts.files?.(path);
     if (file) return void res.writeHead(200, { "Content-Type": file.type, "Cache-Control": "no-cache" }).end(file.body);
-    const isJs = req.url === "/app.js";
-    res.writeHead(200, { "Content-Type": isJs ? "text/javascript" : "text/html" }).end(isJs ? js : html);
+    const js = scripts.get(path);
+    if (js !== undefined) return void res.writeHead(200, { "Content-Type": "text/javascript" }).end(js);
+    res.writeHead(200, { "Content-Type": "text/html" }).end(html);
   });
   await new Promise<void>((res) => web.listen(0, "127.0.0.1", res));
   const origin = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
@@ -82,6 +96,7 @@ export async function startBrowserWorld(opts: BrowserWorldOptions = {}): Promise
     srv: srv!,
     browser,
     origin,
+    scripts: [...scripts.keys()].sort(),
     pageURL: (query = {}) => `${origin}/?${new URLSearchParams({ ...(srv ? { api: srv.url } : {}), ...query })}`,
     close: async () => {
       await browser.close();

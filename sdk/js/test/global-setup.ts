@@ -77,6 +77,8 @@ async function findPostgres(): Promise<string> {
 }
 
 async function build(): Promise<string> {
+  // A binary built elsewhere (another checkout, while this one's Go code is half-edited).
+  if (process.env.ABE_TEST_BIN) return process.env.ABE_TEST_BIN;
   dir = await mkdtemp(join(tmpdir(), "abe-sdk-bin-"));
   const bin = join(dir, "abe");
   try {

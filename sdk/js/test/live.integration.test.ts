@@ -167,4 +167,57 @@ describe("live queries against abe", () => {
       delete (globalThis as { localStorage?: unknown }).localStorage;
     }
   });
+
+  it("takes writes, queries and undo before the offline layer has loaded, in order and exactly once", async () => {
+    // The layer is a chunk the client imports on first use (src/lazy.ts):
+    // everything asked of it in the same tick as createClient waits for it.
+    const posts: string[] = [];
+    const c = createClient({
+      url: srv.url,
+      tokenStore: new MemoryTokenStore(),
+      fetch: (input, init) => {
+        if (init?.method === "POST" || init?.method === "PATCH") posts.push(`${init.method} ${new URL(String(input)).pathname}`);
+        return fetch(input, init);
+      },
+      offline: { storage: "memory", WebSocket: WebSocket as unknown as WebSocketConstructor, backoff: { initial: 50, max: 200 } },
+    });
+    await c.auth.login({ email: alice.email, password: alice.password });
+    const filter = `project == "${project.id}" && title.startsWith("Early")`;
+    const q = c.live("todos", { filter, sort: ["title"] });
+    expect(q.current).toEqual({ records: [], source: "cache", pending: 0, error: null });
+    expect(c.live("todos", { filter, sort: "title" })).toBe(q);
+    const seen: string[][] = [];
+    const off = q.subscribe((r) => seen.push(r.records.map((t) => String(t.title))));
+    const undoable: boolean[] = [];
+    const offUndo = c.history.subscribe(() => undoable.push(c.history.canUndo));
+    expect(c.history.canUndo).toBe(false);
+    expect(c.writes.pending).toEqual([]);
+
+    const id = c.writes.create("todos", { project: project.id, title: "Early bird" });
+    const w1 = c.writes.update("todos", id, { title: "Early riser" });
+    const w2 = c.writes.applyOps("todos", id, [{ op: "set", path: ["done"], value: true }]);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Set([id, w1, w2]).size).toBe(3);
+    expect(await c.writes.wait(w2)).toBe("applied");
+    expect(await c.writes.wait(w1)).toBe("applied");
+    await c.writes.flush();
+
+    const rows = await srv.sql("SELECT title, done FROM todos WHERE id = $1", [id]);
+    expect(rows).toEqual([{ title: "Early riser", done: true }]);
+    // Each write went out once (batched or not), none twice.
+    expect(posts.length).toBeLessThanOrEqual(3);
+    await expect.poll(() => seen.at(-1)).toEqual(["Early riser"]);
+    // After the load the same question gets the same object, and the history is the layer's.
+    expect(c.live("todos", { filter, sort: ["title"] })).toBe(q);
+    expect(c.history.canUndo).toBe(true);
+    expect(undoable).toContain(true);
+    // The three writes came within one step's window: undo takes the record away.
+    expect(await c.history.undo()).toBe(true);
+    await c.writes.flush();
+    expect(await srv.sql("SELECT done FROM todos WHERE id = $1", [id])).toEqual([]);
+    await expect.poll(() => seen.at(-1)).toEqual([]);
+    off();
+    offUndo();
+    c.close();
+  });
 });

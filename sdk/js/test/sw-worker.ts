@@ -1,10 +1,12 @@
-// The app's service worker of the test, built per version (API and VERSION defined by esbuild).
+// The app's service worker of the test, built per version (API, VERSION and SCRIPTS defined by esbuild).
 import { abeServiceWorker } from "../src/sw.js";
 
 declare const API: string;
 declare const VERSION: string;
+/** The page's scripts: /app.js and the chunks it fetches (the offline layer's). */
+declare const SCRIPTS: string[];
 
-abeServiceWorker({ url: API, precache: ["/", "/app.js", "/app.css"], version: VERSION });
+abeServiceWorker({ url: API, precache: ["/", ...SCRIPTS, "/app.css"], version: VERSION });
 
 // The test asks which version controls the page.
 self.addEventListener("message", (e) => {

@@ -60,7 +60,7 @@ async function bundleWorker(v: string): Promise<string> {
     platform: "browser",
     target: "es2022",
     write: false,
-    define: { API: JSON.stringify(srv.url), VERSION: JSON.stringify(v) },
+    define: { API: JSON.stringify(srv.url), VERSION: JSON.stringify(v), SCRIPTS: JSON.stringify(world.scripts) },
   });
   return out.outputFiles[0]!.text;
 }
@@ -95,6 +95,8 @@ async function open(ctx: BrowserContext, path = ""): Promise<Page> {
 /** Waits until the worker is active and controls the page. */
 const controlled = (page: Page) => page.waitForFunction(() => !!navigator.serviceWorker.controller, undefined, { timeout: 15_000 });
 
+/** What the worker precaches, sorted: the page, its scripts (the offline layer's chunk too) and its stylesheet. */
+const shell = () => ["/", "/app.css", ...world.scripts].sort();
 /** The cache names of the app shell, and the URLs each holds. */
 const shellCaches = (page: Page) =>
   page.evaluate(async () => {
@@ -192,7 +194,7 @@ describe("the service worker in headless Chromium", () => {
     const ctx = await world.browser.newContext();
     const page = await open(ctx);
     await controlled(page);
-    await expect.poll(() => shellCaches(page), { timeout: 15_000 }).toEqual({ v1: ["/", "/app.css", "/app.js"] });
+    await expect.poll(() => shellCaches(page), { timeout: 15_000 }).toEqual({ v1: shell() });
 
     await ctx.setOffline(true);
     const res = await page.reload();
@@ -202,7 +204,7 @@ describe("the service worker in headless Chromium", () => {
     const css = await page.evaluate(() => fetch("/app.css").then((r) => r.text()));
     expect(css).toContain("margin");
     // Nothing of the API was cached.
-    expect(await shellCaches(page)).toEqual({ v1: ["/", "/app.css", "/app.js"] });
+    expect(await shellCaches(page)).toEqual({ v1: shell() });
     await ctx.close();
     expect(errors).toEqual([]);
   });
@@ -320,7 +322,7 @@ describe("the service worker in headless Chromium", () => {
     await reloaded;
     await controlled(page);
     expect(await running()).toBe("v2");
-    await expect.poll(() => shellCaches(page), { timeout: 15_000 }).toEqual({ v2: ["/", "/app.css", "/app.js"] });
+    await expect.poll(() => shellCaches(page), { timeout: 15_000 }).toEqual({ v2: shell() });
     await ctx.close();
     version = "v1";
     expect(errors).toEqual([]);
