@@ -48,6 +48,7 @@ import (
 	"github.com/abe-stack/abe/realtime/broker"
 	"github.com/abe-stack/abe/rules"
 	"github.com/abe-stack/abe/schema"
+	"github.com/abe-stack/abe/webhooks"
 )
 
 // Options tune an App. The zero value is production behaviour.
@@ -80,6 +81,10 @@ type Options struct {
 	// NoWorkers leaves the job queue's workers off: the app inserts and
 	// manages jobs but runs none (CLI commands).
 	NoWorkers bool
+	// LookupEnv replaces os.LookupEnv for webhook secrets (tests).
+	LookupEnv func(string) (string, bool)
+	// WebhookBackoff replaces the wait between a webhook's attempts (tests).
+	WebhookBackoff func(attempt int) time.Duration
 }
 
 // App is an assembled abe backend.
@@ -121,6 +126,10 @@ type App struct {
 	// stop ends the background work (the change log prune).
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+
+	// webhooks queue the events of writes in their transactions and
+	// deliver them; each model has its set of webhooks.
+	webhooks *webhooks.Service
 }
 
 // Migrations lists the system migrations of every component, in the order
@@ -199,6 +208,8 @@ type model struct {
 	engine  *engine.Engine
 	openapi []byte
 	handler http.Handler
+	// webhooks are the collections' webhooks, compiled.
+	webhooks *webhooks.Set
 }
 
 // reservedPaths are abe's own, never served from hosting.dir, each with
@@ -230,6 +241,11 @@ func (a *App) newModel(cfg *schema.Config, r *rules.Engine) (*model, error) {
 		Retention: time.Duration(a.cfg.Realtime.ChangesRetention), Dev: a.opts.Dev, Storage: a.files}, &engine.Options{Logger: a.log, Now: a.opts.Now, Committed: a.committed, Hooks: a.hooks})
 	if err != nil {
 		return nil, fmt.Errorf("start the records engine: %w", err)
+	}
+	// A node that delivers needs every secret; CLI commands only queue.
+	m.webhooks, err = webhooks.Compile(cfg, r, m.engine, &webhooks.CompileOpts{LookupEnv: a.opts.LookupEnv, RequireSecrets: !a.opts.NoWorkers})
+	if err != nil {
+		return nil, err
 	}
 	m.openapi, err = openapi.Generate(cfg, openapi.Options{Version: cmp.Or(a.opts.Version, "dev")})
 	if err != nil {
@@ -276,6 +292,13 @@ func (a *App) services(ctx context.Context, rulesEngine *rules.Engine) error {
 		return fmt.Errorf("start the job queue: %w", err)
 	}
 	a.metrics.MustRegister(a.queue.Collector())
+	// Webhook deliveries are jobs queued by a write hook, in the write's
+	// transaction: one exists if and only if the write commits.
+	a.webhooks, err = webhooks.New(webhooks.Config{Queue: a.queue, Settings: a.cfg.Webhooks, Logger: a.log, Backoff: a.opts.WebhookBackoff, Now: a.opts.Now})
+	if err != nil {
+		return fmt.Errorf("start webhooks: %w", err)
+	}
+	a.hooks.OnWritten(a.webhooks.Written)
 	a.extraDeps = append(a.extraDeps, dependency{name: "queue", check: a.queue.Check})
 	a.broker, err = broker.New(ctx, broker.Config{Kind: rt.Broker, Pool: a.pool, RedisURL: rt.RedisURL, Logger: a.log})
 	if err != nil {
@@ -311,6 +334,7 @@ func (a *App) services(ctx context.Context, rulesEngine *rules.Engine) error {
 		return err
 	}
 	a.cur.Store(m)
+	a.webhooks.Use(m.webhooks)
 	a.hub, err = realtime.New(realtime.Config{Engine: m.engine, Rules: rulesEngine, Auth: a.auth, Broker: a.broker, Settings: rt,
 		AllowedOrigins: a.cfg.Server.CORS.AllowedOrigins, Logger: a.log, Metrics: realtime.NewMetrics(a.metrics), Now: a.opts.Now})
 	if err != nil {

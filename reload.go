@@ -55,6 +55,7 @@ func (a *App) Reload(ctx context.Context, cfg *schema.Config, progress io.Writer
 		res.Applied = applied.Steps
 	}
 	a.cur.Store(m)
+	a.webhooks.Use(m.webhooks)
 	a.hub.SetModel(m.engine, m.rules)
 	return res, nil
 }

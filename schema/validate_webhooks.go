@@ -41,11 +41,16 @@ func (c *checker) checkWebhooks() {
 	if d := time.Duration(wh.Backoff); d <= 0 || d > WebhookBackoffMax {
 		c.add([]string{"webhooks", "backoff"}, false, "backoff must be more than 0 and at most %s, not %s", "like 10s", WebhookBackoffMax, wh.Backoff)
 	}
+	inherited := false
 	for _, col := range c.cfg.Collections {
 		seen := map[string]bool{}
 		for i, w := range col.Webhooks {
 			c.checkWebhook(col, i, w, seen)
+			inherited = inherited || w.Timeout == wh.Timeout
 		}
+	}
+	if inherited {
+		c.checkRescue([]string{"webhooks", "timeout"}, wh.Timeout)
 	}
 }
 
@@ -78,12 +83,24 @@ func (c *checker) checkWebhook(col *Collection, i int, w *Webhook, seen map[stri
 	if d := time.Duration(w.Timeout); w.Timeout != c.cfg.Webhooks.Timeout && (d <= 0 || d > maxWebhookTimeout) {
 		c.add(sub("timeout"), false, "timeout must be more than 0 and at most %s, not %s", "a receiver should answer at once and do its work later; like 10s", maxWebhookTimeout, w.Timeout)
 	}
+	if w.Timeout != c.cfg.Webhooks.Timeout {
+		c.checkRescue(sub("timeout"), w.Timeout)
+	}
 	if p := w.Principal; p != nil {
 		for j, r := range p.Roles {
 			if !slices.ContainsFunc(c.cfg.Roles, func(role *Role) bool { return role.Name == r }) {
 				c.add(sub("principal", "roles", strconv.Itoa(j)), false, "role %q is not declared", "declare it under roles:, or use one of its roles", r)
 			}
 		}
+	}
+}
+
+// checkRescue: a delivery still running after jobs.rescue_after is
+// started again, so its request (and the 5 s a worker adds) must end
+// before.
+func (c *checker) checkRescue(path []string, timeout Duration) {
+	if time.Duration(timeout)+5*time.Second >= time.Duration(c.cfg.Jobs.RescueAfter) {
+		c.add(path, false, "timeout (%s) plus 5s must be shorter than jobs.rescue_after (%s), or a delivery still waiting for its answer would be sent again", "shorten the timeout or raise jobs.rescue_after", timeout, c.cfg.Jobs.RescueAfter)
 	}
 }
 

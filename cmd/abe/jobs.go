@@ -19,7 +19,8 @@ func newJobsCmd(g *globalOpts) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
 		Short: "See and manage background jobs: list, retry, cancel",
-		Long: `Background jobs (mail, pruning, file cleanup) run on River in the database.
+		Long: `Background jobs (mail, webhook deliveries, pruning, file cleanup) run on
+River in the database.
 A job that keeps failing is retried with backoff, then discarded after
 jobs.max_attempts; discarded jobs are kept for jobs.discarded_retention so
 they can be inspected and retried. The same is at /api/admin/jobs for
