@@ -631,6 +631,9 @@ func (a *App) Close() {
 		}
 		cancel()
 	}
+	if a.webhooks != nil {
+		a.webhooks.Close()
+	}
 	if a.stop != nil {
 		a.stop()
 		a.wg.Wait()

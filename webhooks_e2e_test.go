@@ -597,3 +597,45 @@ collections:
 		t.Fatalf("a refused target was reached: %d requests", len(inside.got))
 	}
 }
+
+// TestWebhookReload: a reload of abe.yaml puts changed webhooks in force
+// at once; a reload whose webhook has no secret is refused and the
+// running ones stay.
+func TestWebhookReload(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, "", nil)
+	yaml := `
+webhooks:
+  allow: [%[2]s]
+collections:
+  notes:
+    fields:
+      title: { type: text }
+    rules: { read: "true", create: "true" }
+    webhooks:
+      - { name: hook, url: "%[1]s/PATH", events: [create], secret_env: SECRET_NAME }
+`
+	hw := newHookWorld(t, rc, "127.0.0.1", strings.NewReplacer("PATH", "before", "SECRET_NAME", "HOOK_SECRET").Replace(yaml))
+	reload := func(path, secretEnv string) error {
+		cfg, err := schema.Parse("abe.yaml", fmt.Appendf(nil, strings.NewReplacer("PATH", path, "SECRET_NAME", secretEnv).Replace(yaml), rc.srv.URL, "127.0.0.1"),
+			[]string{"ABE_AUTH_SECRET=" + strings.Repeat("x", 40)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = hw.app.Reload(context.Background(), cfg, nil)
+		return err
+	}
+	if err := reload("after", "HOOK_SECRET"); err != nil {
+		t.Fatal(err)
+	}
+	id := hw.mustDo(ann, "POST", "/api/collections/notes/records", map[string]any{"title": "x"}, 201).str("id")
+	verifySignature(t, hw.secret, of(hw.rc.await(t, "/after", "the reloaded webhook", func(r []hookRequest) bool { return len(of(r, id)) == 1 }), id)[0])
+	if err := reload("unsigned", "NOT_SET"); err == nil || !strings.Contains(err.Error(), "NOT_SET") {
+		t.Fatalf("a reload without the secret: %v", err)
+	}
+	id = hw.mustDo(ann, "POST", "/api/collections/notes/records", map[string]any{"title": "y"}, 201).str("id")
+	hw.rc.await(t, "/after", "the webhook in force", func(r []hookRequest) bool { return len(of(r, id)) == 1 })
+	if n := len(rc.requests("/before")) + len(rc.requests("/unsigned")); n != 0 {
+		t.Fatalf("%d requests to a webhook not in force", n)
+	}
+}

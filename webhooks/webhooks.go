@@ -93,6 +93,10 @@ func (s *Service) backoff(attempt int) time.Duration {
 	return d + jitter
 }
 
+// Close lets go of the connections kept open to receivers; call it once
+// the queue stopped.
+func (s *Service) Close() { s.client.CloseIdleConnections() }
+
 // Use puts set in force: events of later writes go to its webhooks, and
 // queued deliveries find their webhook (URL, secret, timeout) in it.
 func (s *Service) Use(set *Set) { s.cur.Store(set) }

@@ -156,4 +156,9 @@ collections:
 		}
 		time.Sleep(50 * time.Millisecond) // polling the job's row
 	}
+	// abe jobs lists it, as it lists the dead letters.
+	out, code := runBin(t, env, "jobs", "list", "--kind", "webhook.deliver", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "webhook.deliver") || !strings.Contains(out, "completed") || !strings.Contains(out, "2/") {
+		t.Fatalf("abe jobs list: exit %d\n%s", code, out)
+	}
 }
