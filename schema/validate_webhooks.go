@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 var (
@@ -87,6 +90,12 @@ func (c *checker) checkWebhook(col *Collection, i int, w *Webhook, seen map[stri
 		c.checkRescue(sub("timeout"), w.Timeout)
 	}
 	if p := w.Principal; p != nil {
+		if _, err := uuid.Parse(p.ID); p.ID != "" && (err != nil || len(p.ID) != 36) {
+			c.add(sub("principal", "id"), false, "%q is not a UUID", "write an account's id (auth.id in rules), like 018f3b7e-0000-7000-8000-000000000001, or leave it out", p.ID)
+		}
+		if _, err := mail.ParseAddress(p.Email); p.Email != "" && err != nil {
+			c.add(sub("principal", "email"), false, "%q is not an email address", "write it like hooks@example.com, or leave it out", p.Email)
+		}
 		for j, r := range p.Roles {
 			if !slices.ContainsFunc(c.cfg.Roles, func(role *Role) bool { return role.Name == r }) {
 				c.add(sub("principal", "roles", strconv.Itoa(j)), false, "role %q is not declared", "declare it under roles:, or use one of its roles", r)
