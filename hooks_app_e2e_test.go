@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/abe-stack/abe"
 	"github.com/abe-stack/abe/auth"
@@ -208,4 +210,43 @@ func TestEvery(t *testing.T) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v) //nolint:errcheck // a test route
+}
+
+// TestLoginHooksMFA: with MFA, before-login runs at the password, and
+// after-login once the second factor started the session.
+func TestLoginHooksMFA(t *testing.T) {
+	t.Parallel()
+	w, _ := recordHookWorld(t, nil)
+	var mu sync.Mutex
+	var seen []string
+	w.app.OnBeforeLogin(func(_ context.Context, ev *auth.LoginEvent) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, "before "+ev.Email)
+		return nil
+	})
+	w.app.OnAfterLogin(func(_ context.Context, ev *auth.LoginEvent) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, fmt.Sprintf("after %s mfa=%v", ev.Email, ev.MFA))
+		return nil
+	})
+	setup := w.mustDo(bob, "POST", "/api/auth/mfa/totp/setup", nil, 200)
+	code, err := totp.GenerateCode(setup.str("secret"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recovery := w.mustDo(bob, "POST", "/api/auth/mfa/totp/enable", map[string]string{"code": code}, 200).body["recovery_codes"].([]any)
+	r := w.mustDo("", "POST", "/api/auth/login", map[string]string{"email": bob, "password": "long enough pass phrase 9"}, 200)
+	mu.Lock()
+	if got := strings.Join(seen, "; "); got != "before "+bob {
+		t.Fatalf("after the password: %q", got)
+	}
+	mu.Unlock()
+	w.mustDo("", "POST", "/api/auth/mfa/verify", map[string]string{"mfa_token": r.str("mfa_token"), "recovery_code": recovery[0].(string)}, 200)
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(seen, "; "); got != "before "+bob+"; after "+bob+" mfa=true" {
+		t.Fatalf("after the second factor: %q", got)
+	}
 }

@@ -414,3 +414,34 @@ func TestAfterHooks(t *testing.T) {
 		t.Fatalf("the after-hook's error was not logged:\n%s", logs.String())
 	}
 }
+
+// TestHooksAndRealtime: a refused write never reaches a subscriber; what
+// a hook writes does, as any write.
+func TestHooksAndRealtime(t *testing.T) {
+	t.Parallel()
+	w, _ := recordHookWorld(t, nil)
+	posts, owner := "/api/collections/posts/records", w.ids[bob]
+	w.app.OnBeforeCreate("posts", func(ctx context.Context, ev *abe.RecordEvent) error {
+		switch ev.After["title"] {
+		case "refused":
+			return abe.Refuse(http.StatusForbidden, "not this one")
+		case "twin":
+			_, err := ev.Records().Create(ctx, "posts", map[string]any{"title": "twin's twin", "slug": "twin-2", "owner": ev.Principal.UserID})
+			return err
+		}
+		return nil
+	})
+	c := w.as(bob)
+	c.subscribe("s1", "collection:posts", "")
+	w.mustDo(bob, "POST", posts, map[string]any{"title": "refused", "slug": "r", "owner": owner}, 403)
+	marker := w.mustDo(bob, "POST", posts, map[string]any{"title": "marker", "slug": "m", "owner": owner}, 201).str("id")
+	c.quietUntil(marker)
+	twin := w.mustDo(bob, "POST", posts, map[string]any{"title": "twin", "slug": "t", "owner": owner}, 201).str("id")
+	// The hook's create came first in the transaction, so first in the log.
+	if ev := c.event(); ev["record"].(map[string]any)["title"] != "twin's twin" || ev["op"] != "create" {
+		t.Fatalf("first event: %v", ev)
+	}
+	if ev := c.event(); ev["id"] != twin {
+		t.Fatalf("second event: %v", ev)
+	}
+}
