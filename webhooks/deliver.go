@@ -51,7 +51,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
 	a := &job.Args
 	h := w.s.hookOf(a)
 	if h == nil {
-		return river.JobCancel(fmt.Errorf("collection %s declares no webhook %q any more", a.Collection, a.Webhook))
+		// Retried, not cancelled: in a rolling deploy the node may run an
+		// older abe.yaml than the one that queued it. A webhook that is
+		// gone for good ends discarded, where admins see it.
+		return fmt.Errorf("collection %s declares no webhook %q on this node", a.Collection, a.Webhook)
 	}
 	if wait, err := w.s.earlier(ctx, job.ID, a.Key); err != nil {
 		return err
