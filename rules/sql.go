@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -423,7 +424,8 @@ func negate(s string) string {
 }
 
 // equal translates == (eq) or != so that a null never makes the result
-// unknown: CEL says null == 'x' is false, and so must SQL.
+// unknown: CEL says null == 'x' is false, and so must SQL. A computed
+// operand that is NULL is CEL's error, which is unknown (strict).
 func (tr *translator) equal(a, b ast.Expr, eq bool) (string, error) {
 	va, err := tr.value(a)
 	if err != nil {
@@ -433,6 +435,39 @@ func (tr *translator) equal(a, b ast.Expr, eq bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	s, err := tr.equalValues(va, vb, eq)
+	if err != nil {
+		return "", err
+	}
+	return strict(s, va, vb), nil
+}
+
+// computed reports whether v is computed from fields (size, arithmetic,
+// concatenation, timestamp ± duration) and may be NULL: it is NULL only
+// where CEL's evaluation fails (size(null), an overflow), never as a
+// null field is.
+func (v val) computed() bool { return !v.konst && !v.column && v.relation == nil && v.nullable }
+
+// strict makes s, a test of the values vs, unknown wherever one of them
+// is a computed NULL: CEL's error, which neither == nor != nor in absorbs
+// (size(note) != 0 fails on a null note; IS DISTINCT FROM would say true,
+// and NULL = ANY('{}') false, so that their negations would hold).
+func strict(s string, vs ...val) string {
+	var conds []string
+	for _, v := range vs {
+		if v.computed() {
+			conds = append(conds, v.sql+" IS NOT NULL")
+		}
+	}
+	if len(conds) == 0 || s == "NULL" || s == "TRUE" || s == "FALSE" {
+		// Decided without the operands (x in [] is false even for CEL's
+		// error, which its optimizer never evaluates).
+		return s
+	}
+	return "(CASE WHEN " + strings.Join(conds, " AND ") + " THEN " + s + " END)"
+}
+
+func (tr *translator) equalValues(va, vb val, eq bool) (string, error) {
 	if va.failed || vb.failed {
 		return "NULL", nil
 	}
@@ -536,17 +571,25 @@ func (tr *translator) order(fn string, a, b ast.Expr, neg bool) (string, error) 
 		op = flipped[fn]
 	}
 	l, r := va.sql, vb.sql
+	// A string ordered with a relation is ordered as text, as CEL orders
+	// the id's text: it need not be a UUID.
+	asText := func(typ string) string {
+		if typ == "uuid" {
+			return "text"
+		}
+		return typ
+	}
 	if va.konst {
 		if va.value == nil {
 			return "NULL", nil
 		}
-		l, _ = tr.param(va, vb.typ)
+		l, _ = tr.param(va, asText(vb.typ))
 	}
 	if vb.konst {
 		if vb.value == nil {
 			return "NULL", nil
 		}
-		r, _ = tr.param(vb, va.typ)
+		r, _ = tr.param(vb, asText(va.typ))
 	}
 	if va.typ == "text" || vb.typ == "text" || va.typ == "uuid" || vb.typ == "uuid" {
 		// CEL orders strings by code point, as the C collation does.
@@ -562,7 +605,9 @@ func textSide(s, typ string) string {
 	return s
 }
 
-// membership translates x in list.
+// membership translates x in list: true for a null x only in a list
+// literal holding null (CEL's null == null), unknown for a computed x that
+// failed.
 func (tr *translator) membership(x, list ast.Expr) (string, error) {
 	vx, err := tr.value(x)
 	if err != nil {
@@ -572,6 +617,14 @@ func (tr *translator) membership(x, list ast.Expr) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	s, err := tr.membershipValues(vx, vl)
+	if err != nil {
+		return "", err
+	}
+	return strict(s, vx, vl), nil
+}
+
+func (tr *translator) membershipValues(vx, vl val) (string, error) {
 	if vl.typ == "jsonb" || vx.typ == "jsonb" || strings.HasSuffix(vx.typ, "[]") || vx.relation != nil || vl.relation != nil {
 		return "", cannot("in works in SQL on list fields and lists of values")
 	}
@@ -585,6 +638,9 @@ func (tr *translator) membership(x, list ast.Expr) (string, error) {
 		}
 		elem := vx.typ
 		var keep []any
+		// A null column is in a list that holds null; a computed NULL
+		// (CEL's error) is in none (strict).
+		nullIn := vx.nullable && !vx.computed() && slices.Contains(items, nil)
 		for _, it := range items {
 			if elem == "uuid" {
 				s, ok := it.(string)
@@ -597,9 +653,15 @@ func (tr *translator) membership(x, list ast.Expr) (string, error) {
 			}
 		}
 		if len(keep) == 0 {
+			if nullIn {
+				return "(" + vx.sql + " IS NULL)", nil
+			}
 			return "FALSE", nil
 		}
 		p := tr.q.Arg(typedSlice(keep, elem)) + "::" + elem + "[]"
+		if nullIn {
+			return "(" + vx.sql + " IS NULL OR " + vx.sql + " = ANY(" + p + "))", nil
+		}
 		if vx.nullable {
 			return "(" + vx.sql + " IS NOT NULL AND " + vx.sql + " = ANY(" + p + "))", nil
 		}
@@ -852,28 +914,74 @@ func checkedFloat(a, b, op string) string {
 var mirrored = map[string]string{"_<_": "_>_", "_<=_": "_>=_", "_>_": "_<_", "_>=_": "_<=_"}
 
 // numberBound compares a number x with a double constant c as CEL does.
-// An integer x compares exactly: x >= 1.5 is x >= 2, and a constant beyond
-// int64's range decides the comparison. Nothing is ordered with NaN (CEL
-// says false; PostgreSQL sorts NaN above every number). decided reports a
-// comparison that is outcome for every non-null x; otherwise x compares
-// with bound by fn.
+// CEL compares an integer with a double as the double nearest to it
+// (float64(x)): x >= 1.5 is x >= 2, a constant beyond int64's range
+// decides the comparison, and beyond 2^53, where neighbouring integers are
+// one double, x > 9007199254740992.0 is x >= 9007199254740994. The bound
+// is an integer, so the comparison keeps the column's index. Nothing is
+// ordered with NaN (CEL says false; PostgreSQL sorts NaN above every
+// number). decided reports a comparison that is outcome for every non-null
+// x; otherwise x compares with bound by fn.
 func numberBound(fn string, c float64, integer bool) (newFn string, bound val, decided, outcome bool) {
-	less := fn == "_<_" || fn == "_<=_"
 	switch {
 	case math.IsNaN(c):
 		return "", val{}, true, false
 	case !integer:
 		return fn, val{konst: true, value: c, typ: "double precision"}, false, false
-	case c >= 0x1p63:
-		return "", val{}, true, less
-	case c < -0x1p63:
-		return "", val{}, true, !less
-	case c == math.Trunc(c):
-		return fn, val{konst: true, value: int64(c), typ: "bigint"}, false, false
-	case less:
-		return "_<=_", val{konst: true, value: int64(math.Floor(c)), typ: "bigint"}, false, false
 	}
-	return "_>=_", val{konst: true, value: int64(math.Ceil(c)), typ: "bigint"}, false, false
+	holds := func(i int64) bool {
+		x := float64(i)
+		switch fn {
+		case "_<_":
+			return x < c
+		case "_<=_":
+			return x <= c
+		case "_>_":
+			return x > c
+		}
+		return x >= c
+	}
+	if fn == "_>_" || fn == "_>=_" {
+		// holds is false, then true, as float64 never decreases.
+		k, ok := leastInt(holds)
+		switch {
+		case !ok:
+			return "", val{}, true, false
+		case k == math.MinInt64:
+			return "", val{}, true, true
+		}
+		return "_>=_", val{konst: true, value: k, typ: "bigint"}, false, false
+	}
+	k, ok := leastInt(func(i int64) bool { return !holds(i) })
+	switch {
+	case !ok:
+		return "", val{}, true, true
+	case k == math.MinInt64:
+		return "", val{}, true, false
+	}
+	return "_<=_", val{konst: true, value: k - 1, typ: "bigint"}, false, false
+}
+
+// leastInt is the least int64 for which pred, false and then true over
+// int64's range, holds; ok is false where it never does.
+func leastInt(pred func(int64) bool) (least int64, ok bool) {
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !pred(hi) {
+		return 0, false
+	}
+	if pred(lo) {
+		return lo, true
+	}
+	// pred(lo) is false and pred(hi) true; the distance fits a uint64.
+	for uint64(hi)-uint64(lo) > 1 {
+		mid := lo + int64((uint64(hi)-uint64(lo))/2)
+		if pred(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi, true
 }
 
 // field translates operand.name: a field of the record or of a related
