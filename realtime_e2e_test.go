@@ -619,7 +619,10 @@ func TestRealtimeSlowClient(t *testing.T) {
 	go func() {
 		defer close(heard)
 		for {
-			m, err := fast.next(waitFor)
+			// Longer than the test waits below for the slow client to go:
+			// a read that times out closes the socket, and the fast
+			// client must still be there when the slow one is gone.
+			m, err := fast.next(3 * waitFor)
 			if err != nil {
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +30,12 @@ const (
 	statusTooManyClients = websocket.StatusTryAgainLater
 )
 
-// writeTimeout bounds one write to a socket.
-const writeTimeout = 10 * time.Second
+// writeTimeout bounds one write to a socket (Hub.watchWrites), on a
+// clock of writeTick.
+const (
+	writeTick    = time.Second
+	writeTimeout = 10 * time.Second
+)
 
 // outMsg is a message queued for a socket. An event is shared by many
 // subscribers; sub is written into it as the socket sends it.
@@ -39,9 +44,29 @@ type outMsg struct {
 	data []byte
 }
 
-// authState is who a socket is.
+// authState is who a socket is, with what the dispatcher asks of it for
+// every event made once: the rules' principal and a key that names it.
 type authState struct {
 	p *auth.Principal // nil: anonymous
+	// rp is p as rules see it (nil: anonymous); rules only read it.
+	rp *rules.Principal
+	// key names everything a rule can read of p, so that equal keys get
+	// equal answers (readerKey).
+	key string
+}
+
+func newAuthState(p *auth.Principal) *authState {
+	st := &authState{p: p}
+	if p != nil {
+		st.rp = &rules.Principal{ID: p.UserID, Email: p.Email, Roles: p.Roles, Verified: p.Verified, MFA: p.MFA, Permissions: p.Permissions}
+		st.key = fmt.Sprintf("%s|%s|%t|%t|%s|%s", p.UserID, p.Email, p.Verified, p.MFA, strings.Join(p.Roles, ","), strings.Join(p.Permissions, ","))
+	}
+	return st
+}
+
+// reader is the socket's principal as the rules of a request at now see it.
+func (st *authState) reader(ip string, now time.Time) engine.Reader {
+	return engine.Reader{Principal: st.rp, Request: rules.Request{Method: "GET", IP: ip, Time: now}}
 }
 
 // conn is one socket.
@@ -55,6 +80,9 @@ type conn struct {
 
 	// buf is the writer's scratch for framing events.
 	buf []byte
+	// writing is the hub's write clock (plus one) when the write under
+	// way began, 0 when none is.
+	writing atomic.Int64
 
 	mu     sync.Mutex
 	subs   map[string]*subscription
@@ -132,7 +160,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		subs: map[string]*subscription{}, closed: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 	}
-	c.state.Store(&authState{})
+	c.state.Store(newAuthState(nil))
 	// A bearer header authenticates too, for clients that can send one.
 	if p := auth.PrincipalFrom(r.Context()); p != nil {
 		c.setPrincipal(p)
@@ -164,7 +192,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // reader is the socket's principal as rules see it.
 func (c *conn) reader() engine.Reader {
-	return readerOf(c.state.Load().p, c.ip, c.h.cfg.Now())
+	return c.state.Load().reader(c.ip, c.h.cfg.Now())
 }
 
 func (c *conn) readLoop() {
@@ -258,7 +286,7 @@ func (c *conn) authenticate(id, token string) bool {
 // setPrincipal makes p the socket's principal and ends its subscriptions
 // when its token expires.
 func (c *conn) setPrincipal(p *auth.Principal) {
-	c.state.Store(&authState{p: p})
+	c.state.Store(newAuthState(p))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.expiry != nil {
@@ -268,7 +296,7 @@ func (c *conn) setPrincipal(p *auth.Principal) {
 		if c.state.Load().p != p {
 			return
 		}
-		c.state.Store(&authState{})
+		c.state.Store(newAuthState(nil))
 		c.endAuthed(CodeTokenExpired, "the access token expired: send a fresh one with {\"type\":\"auth\"} and subscribe again")
 	})
 }
@@ -280,7 +308,7 @@ func (c *conn) recheck(ctx context.Context) {
 		return
 	}
 	if c.h.cfg.Auth.Revoked(p) {
-		c.state.Store(&authState{})
+		c.state.Store(newAuthState(nil))
 		c.endAuthed(CodeTokenRevoked, "the session was signed out or its token revoked: sign in again and subscribe again")
 		return
 	}
@@ -290,7 +318,7 @@ func (c *conn) recheck(ctx context.Context) {
 		return
 	}
 	if !slices.Equal(fresh.Roles, p.Roles) || !slices.Equal(fresh.Permissions, p.Permissions) {
-		c.state.CompareAndSwap(c.state.Load(), &authState{p: &fresh})
+		c.state.CompareAndSwap(c.state.Load(), newAuthState(&fresh))
 	}
 }
 
@@ -511,17 +539,18 @@ func (c *conn) finish() {
 	c.cancel()
 }
 
-// writeAll sends what the queue held, each message as one frame, all
-// within one deadline: a deadline per batch and a frame per message, not
-// per piece of one, is what a fanout to thousands of sockets can afford
-// (bench/realtime). A socket that cannot take a batch within
-// writeTimeout is too slow anyway.
+// writeAll sends what the queue held, each message as one frame. No
+// deadline goes with the writes: a context with one costs a timer per
+// write and coder/websocket a callback on it, a tenth of a fanout's CPU
+// (bench/realtime). The hub's one clock cuts a socket whose write has
+// taken writeTimeout instead (watchWrites): a client that stopped
+// reading has filled its TCP window, and is too slow anyway.
 func (c *conn) writeAll(msgs []outMsg) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-	defer cancel()
+	c.writing.Store(c.h.writeClock.Load() + 1)
+	defer c.writing.Store(0)
 	for _, m := range msgs {
 		data := m.data
 		if m.sub != "" {
@@ -531,7 +560,7 @@ func (c *conn) writeAll(msgs []outMsg) error {
 			data = append(c.buf, m.data[1:]...)
 			c.buf = data
 		}
-		if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil {
+		if err := c.ws.Write(context.Background(), websocket.MessageText, data); err != nil {
 			return err
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -317,34 +316,40 @@ type eventBuilder struct {
 	now     time.Time
 	loads   *rules.Loads
 	current map[string]map[string]engine.Record // collection -> id -> record
-	encoded map[string][]byte
+	encoded map[eventKey][]byte
 	// readable remembers read rule results by change and reader: many
 	// sockets of one user on one topic ask the same question
 	// (bench/realtime: 10,000 sockets of 99 users).
-	readable map[string]readResult
+	readable map[readerKey]readResult
 }
 
 type readResult struct {
 	ok     bool
 	hidden []string
+	// hiddenKey is hidden joined, for eventKey.
+	hiddenKey string
 }
 
 func newEventBuilder(ctx context.Context, h *Hub) *eventBuilder {
 	return &eventBuilder{ctx: ctx, h: h, now: h.cfg.Now(), loads: h.eng().Loads(ctx), current: map[string]map[string]engine.Record{},
-		encoded: map[string][]byte{}, readable: map[string]readResult{}}
+		encoded: map[eventKey][]byte{}, readable: map[readerKey]readResult{}}
 }
 
-// readerKey names everything a rule can read of a reader, so that equal
-// keys get equal answers.
-func readerKey(seq int64, r engine.Reader) string {
-	var b strings.Builder
-	b.WriteString(strconv.FormatInt(seq, 10))
-	b.WriteByte('|')
-	b.WriteString(r.Request.IP)
-	if p := r.Principal; p != nil {
-		fmt.Fprintf(&b, "|%s|%s|%t|%t|%s|%s", p.ID, p.Email, p.Verified, p.MFA, strings.Join(p.Roles, ","), strings.Join(p.Permissions, ","))
-	}
-	return b.String()
+// readerKey names a change and everything a rule can read of a reader,
+// so that equal keys get equal answers.
+type readerKey struct {
+	seq int64
+	ip  string
+	who string // authState.key; empty for anonymous
+}
+
+// eventKey names an encoded event: the same change on the same kind of
+// topic, matched or not, with the same fields hidden, is the same bytes.
+type eventKey struct {
+	seq    int64
+	record bool // a record topic, not a collection's
+	match  bool
+	hidden string
 }
 
 // load reads the current records of the creates and updates that someone
@@ -379,7 +384,7 @@ func (b *eventBuilder) send(s *subscription, c engine.Change) {
 }
 
 func (b *eventBuilder) build(s *subscription, c engine.Change) ([]byte, bool) {
-	who := readerOf(s.conn.state.Load().p, s.conn.ip, b.now)
+	st := s.conn.state.Load()
 	rec := c.Old
 	if c.Op != "delete" {
 		rec = b.current[c.Collection][c.ID]
@@ -389,15 +394,16 @@ func (b *eventBuilder) build(s *subscription, c engine.Change) ([]byte, bool) {
 		// record cannot be checked, so it is not sent.)
 		return nil, false
 	}
-	key := readerKey(c.Seq, who)
+	key := readerKey{seq: c.Seq, ip: s.conn.ip, who: st.key}
 	rr, seen := b.readable[key]
+	who := st.reader(s.conn.ip, b.now)
 	if !seen {
 		ok, hidden, err := b.h.eng().Readable(b.ctx, c.Collection, who, rec, b.loads)
 		if err != nil {
 			b.h.log.Warn("realtime: a read rule failed; the event is not sent", slog.String("collection", c.Collection), slog.String("error", err.Error()))
 			return nil, false
 		}
-		rr = readResult{ok: ok, hidden: hidden}
+		rr = readResult{ok: ok, hidden: hidden, hiddenKey: strings.Join(hidden, ",")}
 		b.readable[key] = rr
 	}
 	if !rr.ok {
@@ -419,8 +425,8 @@ func (b *eventBuilder) build(s *subscription, c engine.Change) ([]byte, bool) {
 	if s.topic.RecordID != "" {
 		topic = "record:" + c.Collection + ":" + c.ID
 	}
-	key = strconv.FormatInt(c.Seq, 10) + "|" + topic + "|" + strconv.FormatBool(match) + "|" + strings.Join(hidden, ",")
-	if msg, ok := b.encoded[key]; ok {
+	ek := eventKey{seq: c.Seq, record: s.topic.RecordID != "", match: match, hidden: rr.hiddenKey}
+	if msg, ok := b.encoded[ek]; ok {
 		return msg, true
 	}
 	msg, err := b.encode(topic, c, rec, hidden, match)
@@ -428,7 +434,7 @@ func (b *eventBuilder) build(s *subscription, c engine.Change) ([]byte, bool) {
 		b.h.log.Warn("realtime: encoding an event failed", slog.String("error", err.Error()))
 		return nil, false
 	}
-	b.encoded[key] = msg
+	b.encoded[ek] = msg
 	return msg, true
 }
 

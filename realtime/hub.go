@@ -92,6 +92,14 @@ type Hub struct {
 	invalidated chan struct{}
 	wg          sync.WaitGroup
 	slow        atomic.Int64
+	// drained is closed when Close has seen every socket end.
+	drained   chan struct{}
+	drainOnce sync.Once
+	// writeClock counts writeTicks since the hub started (watchWrites).
+	writeClock atomic.Int64
+	// writeTick and writeTimeout are the constants of the same names
+	// (tests make them short).
+	writeTick, writeTimeout time.Duration
 }
 
 // topicEntry is one topic and its subscriptions on this node. Many
@@ -138,7 +146,7 @@ func New(cfg Config) (*Hub, error) {
 		cfg: cfg, log: log, metrics: m,
 		conns: map[*conn]struct{}{}, streams: map[chan struct{}]struct{}{}, topics: map[string]*topicEntry{}, perColl: map[string]int{},
 		started: make(chan struct{}), readDone: make(chan struct{}), wake: make(chan struct{}, 1), catchUp: make(chan struct{}, 4),
-		closing: make(chan struct{}), invalidated: make(chan struct{}, 1),
+		closing: make(chan struct{}), drained: make(chan struct{}), writeTick: writeTick, writeTimeout: writeTimeout, invalidated: make(chan struct{}, 1),
 	}
 	h.model.Store(&model{eng: cfg.Engine, rules: cfg.Rules})
 	cfg.Auth.OnInvalidate(func() {
@@ -166,6 +174,8 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.wg.Add(1)
 	h.mu.Unlock()
 	go func() { defer h.wg.Done(); h.checkAuth(ctx) }()
+	h.wg.Add(1)
+	go func() { defer h.wg.Done(); h.watchWrites(ctx) }()
 	d := &dispatcher{h: h}
 	if err := d.start(ctx); err != nil {
 		return err
@@ -201,6 +211,42 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
+// watchWrites cuts the sockets whose write has gone on for writeTimeout:
+// one clock for every socket, where a deadline per write would cost a
+// timer each (conn.writeAll).
+func (h *Hub) watchWrites(ctx context.Context) {
+	t := time.NewTicker(h.writeTick)
+	defer t.Stop()
+	// A write that began just before a tick is cut a tick later than one
+	// that began just after: the bound is at least writeTimeout.
+	limit := int64(h.writeTimeout/h.writeTick) + 1
+	var stuck []*conn
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.drained:
+			// Not at closing: a socket's last write may still have to be cut.
+			return
+		case <-t.C:
+		}
+		now := h.writeClock.Add(1) + 1
+		stuck = stuck[:0]
+		h.mu.Lock()
+		for c := range h.conns {
+			if at := c.writing.Load(); at != 0 && now-at >= limit {
+				stuck = append(stuck, c)
+			}
+		}
+		h.mu.Unlock()
+		for _, c := range stuck {
+			h.metrics.Dropped.Inc()
+			h.slow.Add(1)
+			c.close(statusTooSlow, "too slow: a write did not finish in time")
+		}
+	}
+}
+
 // Close disconnects every socket (going away) and waits for the hub's
 // goroutines.
 func (h *Hub) Close() {
@@ -217,6 +263,7 @@ func (h *Hub) Close() {
 	for _, c := range conns {
 		<-c.done
 	}
+	h.drainOnce.Do(func() { close(h.drained) })
 	h.wg.Wait()
 }
 
@@ -371,15 +418,6 @@ func (h *Hub) checkAuth(ctx context.Context) {
 			c.recheck(ctx)
 		}
 	}
-}
-
-// readerOf makes the rules' view of a socket's principal.
-func readerOf(p *auth.Principal, ip string, now time.Time) engine.Reader {
-	r := engine.Reader{Request: rules.Request{Method: "GET", IP: ip, Time: now}}
-	if p != nil {
-		r.Principal = &rules.Principal{ID: p.UserID, Email: p.Email, Roles: p.Roles, Verified: p.Verified, MFA: p.MFA, Permissions: p.Permissions}
-	}
-	return r
 }
 
 func (h *Hub) String() string { return fmt.Sprintf("realtime hub (%s broker)", h.cfg.Broker.Name()) }

@@ -134,7 +134,7 @@ func (h *Hub) inspectConn(r *http.Request, as *auth.Principal) *conn {
 		send: sendQueue{max: h.cfg.Settings.SendQueue, ready: make(chan struct{}, 1)},
 		subs: map[string]*subscription{}, closed: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel}
-	c.state.Store(&authState{p: as})
+	c.state.Store(newAuthState(as))
 	return c
 }
 

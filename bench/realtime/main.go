@@ -66,6 +66,7 @@ type options struct {
 func (o options) wants(s string) bool { return slices.Contains(o.scenarios, s) }
 
 func main() {
+	serveCeilingFromEnv()
 	o := options{out: os.Stdout}
 	var scenarios string
 	benchkit.DBFlag(flag.CommandLine, &o.db)

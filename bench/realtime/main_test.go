@@ -12,6 +12,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	serveCeilingFromEnv() // the smoke test's ceiling is this binary
 	pgtest.Main(m, redistest.StopShared)
 }
 
@@ -37,7 +38,7 @@ func TestSmoke(t *testing.T) {
 	if res.hold == nil || res.hold.n != o.hold {
 		t.Errorf("hold: got %+v, want %d sockets", res.hold, o.hold)
 	}
-	want := map[string]int{"fanout": o.fanout * o.fanoutWrites, "single": o.singleWrites, "cross-redis": o.crossWrites, "cross-postgres": o.crossWrites}
+	want := map[string]int{"fanout": o.fanout * o.fanoutWrites, "fanout-ceiling": o.fanout * o.fanoutWrites, "single": o.singleWrites, "cross-redis": o.crossWrites, "cross-postgres": o.crossWrites}
 	for _, d := range res.deliveries {
 		if d.delivered != want[d.name] || d.expected != want[d.name] || d.duplicates != 0 || d.leaked != 0 || d.odd != "" {
 			t.Errorf("%s: delivered %d of %d (want %d), %d duplicates, %d leaked fields, unexpected: %q",

@@ -130,6 +130,9 @@ func (l *lab) singleNode(ctx context.Context, res *results) error {
 		}
 		d.where = "one node, broker postgres"
 		res.deliveries = append(res.deliveries, d)
+		if err := l.fanoutCeiling(ctx, res, d.subscribers); err != nil {
+			return err
+		}
 	}
 	s.closeAll()
 	if o.wants("single") {
@@ -149,6 +152,35 @@ func (l *lab) singleNode(ctx context.Context, res *results) error {
 		d.where = "one node, broker postgres"
 		res.deliveries = append(res.deliveries, d)
 	}
+	return nil
+}
+
+// fanoutCeiling runs the fanout against the ceiling (ceiling.go): as many
+// sockets, from the same client, the same number of writes.
+func (l *lab) fanoutCeiling(ctx context.Context, res *results, subscribers int) error {
+	o := l.o
+	c, err := l.startCeiling(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	s := newSockets(c.url, o.sourceIPs)
+	defer s.closeAll()
+	if err := s.open(ctx, subscribers, l.subscriberToken, topic); err != nil {
+		return fmt.Errorf("fanout ceiling: %w", err)
+	}
+	if err := c.waitConnections(ctx, subscribers); err != nil {
+		return fmt.Errorf("fanout ceiling: %w", err)
+	}
+	fmt.Fprintf(o.out, "fanout ceiling: %d broadcasts to %d sockets\n", o.fanoutWrites, subscribers)
+	w := &ceilingWriter{url: c.url, project: l.project, client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{}}}
+	defer w.client.CloseIdleConnections()
+	d, err := l.deliver(ctx, "fanout-ceiling", s, w, []*node{c}, o.fanoutWrites, time.Minute, o.settle/5)
+	if err != nil {
+		return err
+	}
+	d.where = "the ceiling: one pre-encoded message, no rules"
+	res.deliveries = append(res.deliveries, d)
 	return nil
 }
 
@@ -213,7 +245,13 @@ func (l *lab) warmUp(ctx context.Context, n *node, w *writer) error {
 // deliver makes writes one at a time, each once the previous one has
 // reached every socket (or timeout has passed), gap apart, then closes
 // the sockets and matches what they received against the writes.
-func (l *lab) deliver(ctx context.Context, name string, s *sockets, w *writer, nodes []*node, writes int, timeout, gap time.Duration) (*delivery, error) {
+// creator makes the i-th write of a scenario: a create through abe's
+// API, or the ceiling's broadcast.
+type creator interface {
+	create(ctx context.Context, i int) (*write, error)
+}
+
+func (l *lab) deliver(ctx context.Context, name string, s *sockets, w creator, nodes []*node, writes int, timeout, gap time.Duration) (*delivery, error) {
 	d := &delivery{name: name, subscribers: len(s.list), writes: writes, expected: len(s.list) * writes}
 	cpu := func() time.Duration {
 		var sum time.Duration
@@ -257,9 +295,11 @@ func (l *lab) deliver(ctx context.Context, name string, s *sockets, w *writer, n
 			late++
 		}
 		// Writes are one at a time, so the first commit seen after a
-		// write was sent is that write's.
-		if wr.committed, err = l.commits.nth(ctx, k, timeout); err != nil {
-			return nil, fmt.Errorf("%s: write %d: %w", name, i, err)
+		// write was sent is that write's. (The ceiling's have no commit.)
+		if wr.committed.IsZero() {
+			if wr.committed, err = l.commits.nth(ctx, k, timeout); err != nil {
+				return nil, fmt.Errorf("%s: write %d: %w", name, i, err)
+			}
 		}
 		if err := sleep(ctx, gap); err != nil {
 			return nil, err

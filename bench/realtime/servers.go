@@ -200,6 +200,14 @@ func (l *lab) startNode(ctx context.Context, name, broker string) (*node, error)
 	}
 	go func() { n.done <- n.cmd.Wait() }()
 	l.nodes = append(l.nodes, n)
+	if err := n.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// waitReady waits until the node answers /readyz.
+func (n *node) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(time.Minute)
@@ -209,19 +217,19 @@ func (l *lab) startNode(ctx context.Context, name, broker string) (*node, error)
 			_, _ = io.Copy(io.Discard, resp.Body) //nolint:errcheck // only the status matters
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return n, nil
+				return nil
 			}
 		}
 		select {
 		case err := <-n.done:
 			n.stopped = true
-			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", name, err, n.logTail())
+			return fmt.Errorf("%s exited before it was ready (%v):\n%s", n.name, err, n.logTail())
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s was not ready within a minute:\n%s", name, n.logTail())
+			return fmt.Errorf("%s was not ready within a minute:\n%s", n.name, n.logTail())
 		}
 	}
 }
