@@ -39,13 +39,14 @@ const screens: Screen[] = [
 
 /** The whole console. */
 export function App() {
-  const { client, api } = useMemo(() => makeClient(), []);
+  const { client, api, files } = useMemo(() => makeClient(), []);
   const [access, setAccess] = useState<ConsoleAccess | null>(null);
   const ctx = useMemo<Ctx | null>(
     () =>
       access && {
         client,
         api,
+        files,
         access,
         can: canFrom(access.permissions),
         signOut: () => {
@@ -53,7 +54,7 @@ export function App() {
           setAccess(null);
         },
       },
-    [access, client, api],
+    [access, client, api, files],
   );
   return <Toasts>{ctx ? <SessionContext.Provider value={ctx}><Shell ctx={ctx} /></SessionContext.Provider> : <SignIn client={client} api={api} onSignedIn={setAccess} />}</Toasts>;
 }

@@ -1,7 +1,7 @@
 // The signed-in admin, for every screen: the client, the admin API and what
 // the admin may do (GET /api/admin/console).
 import type { AbeClient } from "@abe-stack/sdk";
-import type { AdminApi, ConsoleAccess } from "@abe-stack/sdk/admin";
+import type { AdminApi, AdminFiles, ConsoleAccess } from "@abe-stack/sdk/admin";
 import { createContext } from "preact";
 import { useContext } from "preact/hooks";
 
@@ -9,6 +9,8 @@ import { useContext } from "preact/hooks";
 export interface Ctx {
   client: AbeClient;
   api: AdminApi;
+  /** The file fields of the admin records API. */
+  files: AdminFiles;
   access: ConsoleAccess;
   /** Whether the admin holds a permission (or `*`). */
   can: (perm: string) => boolean;

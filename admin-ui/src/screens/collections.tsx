@@ -208,6 +208,8 @@ function RecordsBrowser({ coll }: { coll: SchemaCollection }) {
           e.preventDefault();
           setApplied(filter.trim());
           restart();
+          // The same filter again still reads the records anew.
+          list.reload();
         }}
       >
         <div class="field grow">
@@ -221,7 +223,7 @@ function RecordsBrowser({ coll }: { coll: SchemaCollection }) {
       <ErrorBanner error={list.error} />
       {list.data && list.data.items.length === 0 && <p class="empty">No records{applied ? " match this filter" : ""}.</p>}
       {list.data && list.data.items.length > 0 && (
-        <div class="table-wrap" role="region" aria-label={`Records of ${coll.name}`} tabIndex={0}>
+        <div class="table-wrap stack" role="region" aria-label={`Records of ${coll.name}`} tabIndex={0}>
           <table class="rec-table">
             <thead>
               <tr>
@@ -252,7 +254,7 @@ function RecordsBrowser({ coll }: { coll: SchemaCollection }) {
                       {files.has(c) ? <FileCell coll={coll.name} rec={r} field={c} onChanged={list.reload} /> : <Value v={r[c]} />}
                     </td>
                   ))}
-                  <td class="row-actions">
+                  <td class="row-actions" data-title="">
                     <button type="button" onClick={() => setEditing({ mode: "edit", rec: r })} aria-label={`Edit ${r.id}`}>
                       Edit
                     </button>
@@ -277,6 +279,9 @@ function RecordsBrowser({ coll }: { coll: SchemaCollection }) {
         >
           Previous page
         </button>
+        <span class="muted page-no" aria-live="polite">
+          Page {cursors.length + 1}
+        </span>
         <button
           type="button"
           disabled={!list.data?.next_cursor}
@@ -348,49 +353,117 @@ function fileNames(v: unknown): string[] {
   return all.filter((x): x is string => !!x);
 }
 
-/** A file field's files with download buttons, and an upload. Downloads send the token, so they go through fetch. */
+/** Whether the browser can show a file of this type in the page. */
+function previewable(type: string): "image" | "text" | null {
+  if (/^image\/(png|jpeg|gif|webp|avif|bmp)$/.test(type)) return "image";
+  if (/^text\/|^application\/json/.test(type)) return "text";
+  return null;
+}
+
+/**
+ * A file field's files, each opening a preview (an image, the start of a
+ * text, or a download), and an upload. The files need the admin's token, so
+ * they come through the SDK's adminFiles (fetch), shown from blob: URLs.
+ */
 function FileCell({ coll, rec, field, onChanged }: { coll: string; rec: AnyRecord; field: string; onChanged: () => void }) {
-  const { client } = useSession();
+  const { files } = useSession();
   const toast = useToast();
-  const base = `${client.url.replace(/\/+$/, "")}/api/admin/collections/${encodeURIComponent(coll)}/records/${encodeURIComponent(rec.id)}/files/${encodeURIComponent(field)}`;
-  const authed = async (init: RequestInit = {}, url = base) => {
-    const token = await client.getAccessToken();
-    const res = await fetch(url, { ...init, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
-    if (!res.ok) throw new Error(`${res.status}: ${(await res.text()).slice(0, 200)}`);
-    return res;
-  };
-  const download = (name: string) =>
-    authed({}, `${base}/${encodeURIComponent(name)}`)
-      .then(async (res) => {
-        const url = URL.createObjectURL(await res.blob());
-        const a = document.createElement("a");
-        a.href = url;
-        a.download = name;
-        a.click();
-        setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      })
-      .catch((e: unknown) => toast(describe(e), "error"));
+  const [open, setOpen] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
   const upload = (f: File) => {
-    const body = new FormData();
-    body.append("file", f, f.name);
-    authed({ method: "POST", body })
-      .then(() => {
-        toast(`Uploaded ${f.name}`);
+    setBusy(true);
+    files
+      .upload(coll, rec.id, field, f)
+      .then((after) => {
+        const names = fileNames(after[field]);
+        toast(`Uploaded ${f.name} as ${names[names.length - 1] ?? "a file"}`);
         onChanged();
       })
-      .catch((e: unknown) => toast(describe(e), "error"));
+      .catch((e: unknown) => toast(describe(e), "error"))
+      .finally(() => setBusy(false));
   };
   return (
     <div class="files">
       {fileNames(rec[field]).map((n) => (
-        <button key={n} type="button" class="link" onClick={() => void download(n)} title={`Download ${n}`}>
-          ⤓ {n}
+        <button key={n} type="button" class="link file-name" onClick={() => setOpen(n)} title={`Preview ${n}`} aria-label={`Preview ${n}`}>
+          {n}
         </button>
       ))}
-      <label class="upload">
-        <span class="sr-only">Upload to {field} of {rec.id}</span>
-        <input type="file" onChange={(e) => e.currentTarget.files?.[0] && upload(e.currentTarget.files[0])} />
+      <label class="upload button">
+        {busy ? "Uploading…" : "Upload"}
+        <span class="sr-only"> a file to {field} of {rec.id}</span>
+        <input type="file" disabled={busy} onChange={(e) => e.currentTarget.files?.[0] && upload(e.currentTarget.files[0])} />
       </label>
+      <Dialog open={open !== null} title={open ?? ""} onClose={() => setOpen(null)}>
+        {open && (
+          <FilePreview
+            coll={coll}
+            rec={rec}
+            field={field}
+            name={open}
+            onRemoved={() => {
+              setOpen(null);
+              onChanged();
+            }}
+          />
+        )}
+      </Dialog>
+    </div>
+  );
+}
+
+/** One file: its preview, a download and a removal. */
+function FilePreview({ coll, rec, field, name, onRemoved }: { coll: string; rec: AnyRecord; field: string; name: string; onRemoved: () => void }) {
+  const { files } = useSession();
+  const toast = useToast();
+  const file = useLoad(async (signal) => {
+    const f = await files.download(coll, rec.id, field, name, { signal });
+    const kind = previewable(f.type.split(";")[0]!.trim());
+    return { ...f, kind, text: kind === "text" ? (await f.blob.slice(0, 20_000).text()) : null };
+  }, [coll, rec.id, field, name]);
+  const [url, setUrl] = useState<string | null>(null);
+  useEffect(() => {
+    if (!file.data) return;
+    const u = URL.createObjectURL(file.data.blob);
+    setUrl(u);
+    return () => URL.revokeObjectURL(u);
+  }, [file.data]);
+  if (file.error) return <ErrorBanner error={file.error} />;
+  if (!file.data || !url) return <p class="muted">Loading…</p>;
+  const f = file.data;
+  return (
+    <div class="file-preview">
+      <p class="muted">
+        {f.type || "unknown type"}, {f.blob.size.toLocaleString()} bytes
+      </p>
+      {f.kind === "image" && <img src={url} alt={`Preview of ${name}`} data-testid="file-preview" />}
+      {f.kind === "text" && (
+        <pre class="json-block" data-testid="file-preview">
+          {f.text}
+        </pre>
+      )}
+      {!f.kind && <p>The browser cannot show this type here: download it.</p>}
+      <div class="actions">
+        <a class="button primary" href={url} download={name}>
+          Download
+        </a>
+        <button
+          type="button"
+          class="danger"
+          onClick={() => {
+            if (!confirm(`Remove ${name} from ${field}?`)) return;
+            files.remove(coll, rec.id, field, name).then(
+              () => {
+                toast(`Removed ${name}`);
+                onRemoved();
+              },
+              (e: unknown) => toast(describe(e), "error"),
+            );
+          }}
+        >
+          Remove
+        </button>
+      </div>
     </div>
   );
 }

@@ -44,6 +44,19 @@ export function Events() {
         <Field label="Since" type="datetime-local" value={form.since} onValue={set("since")} />
         <Field label="Until" type="datetime-local" value={form.until} onValue={set("until")} />
         <button>Filter</button>
+        {Object.values(filter).some(Boolean) && (
+          <button
+            type="button"
+            class="ghost"
+            onClick={() => {
+              setForm({ user_id: "", type: "", since: "", until: "" });
+              setCursor(null);
+              navigate("events", true);
+            }}
+          >
+            Clear
+          </button>
+        )}
       </form>
       <ErrorBanner error={events.error} />
       {events.data && (
@@ -57,7 +70,8 @@ export function Events() {
             columns={[
               { title: "At", cell: (e) => <Time at={e.at} /> },
               { title: "Type", cell: (e) => <code>{e.type}</code> },
-              { title: "User", cell: (e) => (e.user_id ? <a {...link(`users/${e.user_id}`)}>{e.user_id.slice(0, 8)}…</a> : <span class="muted">—</span>) },
+              // The tail of the id: ids are UUIDv7, whose head is the time they were made, so accounts made together share it.
+              { title: "User", cell: (e) => (e.user_id ? <a {...link(`users/${e.user_id}`)} title={e.user_id}><code class="id-tail">…{e.user_id.slice(-12)}</code></a> : <span class="muted">—</span>) },
               { title: "IP", cell: (e) => e.ip },
               { title: "User agent", cell: (e) => e.user_agent, class: "wrap" },
               { title: "Details", cell: (e) => (e.details && Object.keys(e.details).length ? <code class="details">{JSON.stringify(e.details)}</code> : ""), class: "wrap" },

@@ -36,15 +36,35 @@ export function Roles() {
           rowKey={(r) => r.name}
           columns={[
             { title: "Name", cell: (r) => <strong>{r.name}</strong> },
-            { title: "Source", cell: (r) => <span class="badge">{r.source ?? (r.builtin ? "config" : "api")}</span> },
-            { title: "Permissions", cell: (r) => r.permissions.map((p) => <code key={p} class="badge">{p}</code>), class: "wrap" },
+            {
+              title: "Source",
+              cell: (r) =>
+                editable(r) ? (
+                  <span class="badge ok" title="Made through the API: editable here">console</span>
+                ) : (
+                  <span class="badge" title="Declared in abe.yaml: change the file to change it">abe.yaml</span>
+                ),
+            },
+            {
+              title: "Permissions",
+              cell: (r) => (r.permissions.length ? r.permissions.map((p) => <code key={p} class="badge">{p}</code>) : <span class="muted">none</span>),
+              class: "wrap",
+            },
             { title: "Description", cell: (r) => r.description || <span class="muted">—</span>, class: "wrap" },
             {
               title: "",
               cell: (r) => (
                 <div class="actions tight">
-                  <button onClick={() => setHolders(r.name)}>Holders</button>
-                  {editable(r) && <button onClick={() => setEditing(r)}>Edit</button>}
+                  <button onClick={() => setHolders(r.name)} aria-label={`Holders of ${r.name}`}>
+                    Holders
+                  </button>
+                  {editable(r) ? (
+                    <button onClick={() => setEditing(r)} aria-label={`Edit ${r.name}`}>
+                      Edit
+                    </button>
+                  ) : (
+                    <span class="muted read-only">read-only</span>
+                  )}
                 </div>
               ),
             },

@@ -153,8 +153,9 @@ function UserPage({ id }: { id: string }) {
   if (!u) return <p class="muted">Loading…</p>;
   const roleList = roles.data?.items ?? [];
   const assignable = roleList.map((r) => r.name).filter((n) => !u.roles.includes(n));
-  // The picked role, or the first one left once it was assigned.
-  const picked = assignable.includes(role) ? role : (assignable[0] ?? "");
+  // Nothing is picked until the admin picks it: a stray Enter assigns no
+  // role (admin least of all), and an assigned role leaves the list.
+  const picked = assignable.includes(role) ? role : "";
   return (
     <>
       <section>
@@ -249,8 +250,8 @@ function UserPage({ id }: { id: string }) {
               if (picked) act(`Assigned ${picked}`, () => api.users.assignRole(id, picked));
             }}
           >
-            <Select label="Role" value={picked} onValue={setRole} options={assignable} />
-            <button disabled={busy}>Assign role</button>
+            <Select label="Role" value={picked} onValue={setRole} options={[["", "Choose a role…"], ...assignable]} />
+            <button disabled={busy || !picked}>Assign role</button>
           </form>
         )}
       </section>
@@ -274,7 +275,12 @@ function UserPage({ id }: { id: string }) {
               {
                 title: "",
                 cell: (s) => (
-                  <button class="danger" disabled={busy} onClick={() => act("Session revoked", () => api.users.revokeSession(id, s.id), sessions.reload)}>
+                  <button
+                    class="danger"
+                    disabled={busy}
+                    aria-label={`Revoke the session of ${s.user_agent || "an unknown agent"} from ${s.ip || "an unknown address"}`}
+                    onClick={() => act("Session revoked", () => api.users.revokeSession(id, s.id), sessions.reload)}
+                  >
                     Revoke
                   </button>
                 ),

@@ -1,7 +1,7 @@
 // Error banners and toasts: what went wrong, in the server's words.
 import type { ComponentChildren } from "preact";
 import { createContext } from "preact";
-import { useCallback, useContext, useState } from "preact/hooks";
+import { useCallback, useContext, useRef, useState } from "preact/hooks";
 import { describe, isMissing } from "../api";
 
 /** An error shown in place: "not available on this server" for a missing endpoint. */
@@ -28,20 +28,29 @@ export function useToast() {
   return useContext(ToastContext);
 }
 
-/** Holds the toasts of the app; each goes after a few seconds or on a click. */
+/** At most this many toasts show; a new one dismisses the oldest. */
+export const MAX_TOASTS = 3;
+
+/**
+ * Holds the toasts of the app; each goes after a few seconds (an error
+ * after longer) or on a click, and a new one pushes out the oldest past
+ * MAX_TOASTS, so a burst of actions never covers the screen. The same text
+ * twice in a row shows once, its time restarted.
+ */
 export function Toasts({ children }: { children: ComponentChildren }) {
   const [toasts, setToasts] = useState<Toast[]>([]);
+  const seq = useRef(0);
   const push = useCallback((text: string, kind: "ok" | "error" = "ok") => {
-    const id = Date.now() + Math.random();
-    setToasts((t) => [...t, { id, text, kind }]);
-    setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), 5000);
+    const id = ++seq.current;
+    setToasts((t) => [...t.filter((x) => x.text !== text), { id, text, kind }].slice(-MAX_TOASTS));
+    setTimeout(() => setToasts((t) => t.filter((x) => x.id !== id)), kind === "error" ? 8000 : 4000);
   }, []);
   return (
     <ToastContext.Provider value={push}>
       {children}
       <div class="toasts" role="status" aria-live="polite">
         {toasts.map((t) => (
-          <button key={t.id} type="button" class={`toast ${t.kind}`} onClick={() => setToasts((all) => all.filter((x) => x.id !== t.id))}>
+          <button key={t.id} type="button" class={`toast ${t.kind}`} title="Dismiss" onClick={() => setToasts((all) => all.filter((x) => x.id !== t.id))}>
             {t.text}
           </button>
         ))}

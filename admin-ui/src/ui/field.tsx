@@ -1,5 +1,5 @@
 // A labelled form field: the label, the control and its hint or error.
-import { useId } from "preact/hooks";
+import { useEffect, useId, useRef } from "preact/hooks";
 
 interface InputProps {
   label: string;
@@ -15,12 +15,19 @@ interface InputProps {
 }
 
 /** A text input with its label. */
-export function Field({ label, value, onValue, hint, type = "text", ...rest }: InputProps) {
+export function Field({ label, value, onValue, hint, type = "text", autoFocus, ...rest }: InputProps) {
   const id = useId();
+  const ref = useRef<HTMLInputElement>(null);
+  // The autofocus attribute works only as the page loads: a field that
+  // appears later (the next sign-in step, a dialog) takes the focus here,
+  // so the keyboard carries on where the eye goes.
+  useEffect(() => {
+    if (autoFocus) ref.current?.focus();
+  }, [autoFocus]);
   return (
     <div class="field">
       <label for={id}>{label}</label>
-      <input id={id} type={type as "text"} value={value} onInput={(e) => onValue(e.currentTarget.value)} aria-describedby={hint ? id + "-hint" : undefined} {...rest} />
+      <input ref={ref} id={id} type={type as "text"} autoFocus={autoFocus} value={value} onInput={(e) => onValue(e.currentTarget.value)} aria-describedby={hint ? id + "-hint" : undefined} {...rest} />
       {hint && (
         <small id={id + "-hint"} class="hint">
           {hint}

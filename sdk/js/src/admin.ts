@@ -6,6 +6,7 @@
 
 import type { AuthUser } from "./auth.js";
 import type { AnyRecord, ListResult } from "./client.js";
+import { errorFromResponse, NetworkError, type Problem } from "./errors.js";
 import type { CallOptions, HttpMethod, QueryValue, RequestOptions, TransportResponse } from "./http.js";
 
 /** What the admin functions need of a client: its `request`. */
@@ -256,6 +257,80 @@ export function admin(client: AdminTransport) {
 
 /** The admin API object {@link admin} returns. */
 export type AdminApi = ReturnType<typeof admin>;
+
+// ---- Files of the admin records API (.../records/{id}/files/{field}) ----
+
+/** What {@link adminFiles} needs of a client: its URL and a fresh access token. */
+export interface FilesClient {
+  readonly url: string;
+  getAccessToken(): Promise<string | null>;
+}
+
+/** A download: the file's bytes, with the type and name the server gave. */
+export interface DownloadedFile {
+  blob: Blob;
+  type: string;
+  name: string;
+}
+
+/**
+ * The file fields of the admin records API, for the records browser: an
+ * upload is multipart and a download is bytes, which the JSON `request`
+ * does not carry, so these go through fetch with the admin's token. No
+ * rule applies (records:admin); the field's size and type limits do.
+ * Every failure rejects with the SDK's AbeError subclasses, as `request`
+ * does: a stale `ifMatch` is a ConflictError with `current`.
+ */
+export function adminFiles(client: FilesClient) {
+  const base = (c: string, id: string, field: string) =>
+    `${client.url.replace(/\/+$/, "")}/api/admin/collections/${enc(c)}/records/${enc(id)}/files/${enc(field)}`;
+  const send = async (method: string, url: string, o: CallOptions & { ifMatch?: number; body?: BodyInit } = {}): Promise<Response> => {
+    const token = await client.getAccessToken();
+    const headers: Record<string, string> = {};
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (o.ifMatch !== undefined) headers["If-Match"] = `"${o.ifMatch}"`;
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body: o.body, signal: o.signal });
+    } catch (err) {
+      if (o.signal?.aborted) throw o.signal.reason;
+      throw new NetworkError(`abe: ${method} ${url} failed: ${err instanceof Error ? err.message : String(err)}`, err);
+    }
+    if (res.ok) return res;
+    let problem: Problem | undefined;
+    try {
+      problem = (await res.json()) as Problem;
+    } catch {
+      // not problem+json: the status says it
+    }
+    throw errorFromResponse(res.status, problem, res.headers);
+  };
+  return {
+    /** The URL of a file (or of the field's only file, without a name); it needs the token, so fetch it with {@link download}. */
+    url: (collection: string, id: string, field: string, name?: string) => base(collection, id, field) + (name ? `/${enc(name)}` : ""),
+    /** Uploads a file to a file field (a list field gets one more); resolves with the record as it is now. */
+    upload: async (collection: string, id: string, field: string, file: Blob, o: CallOptions & { ifMatch?: number; name?: string } = {}): Promise<AnyRecord> => {
+      const body = new FormData();
+      body.append("file", file, o.name ?? (file instanceof File ? file.name : "file"));
+      return (await (await send("POST", base(collection, id, field), { ...o, body })).json()) as AnyRecord;
+    },
+    /** A file's bytes (the field's only file without a name). */
+    download: async (collection: string, id: string, field: string, name?: string, o?: CallOptions): Promise<DownloadedFile> => {
+      const res = await send("GET", base(collection, id, field) + (name ? `/${enc(name)}` : ""), o);
+      const blob = await res.blob();
+      const disp = /filename="?([^";]+)"?/.exec(res.headers.get("Content-Disposition") ?? "");
+      return { blob, type: res.headers.get("Content-Type") ?? blob.type, name: disp?.[1] ?? name ?? field };
+    },
+    /** Removes one file of a field, or all of them without a name; resolves with the record as it is now. */
+    remove: async (collection: string, id: string, field: string, name?: string, o: CallOptions & { ifMatch?: number } = {}): Promise<AnyRecord> => {
+      const res = await send("DELETE", base(collection, id, field) + (name ? `/${enc(name)}` : ""), o);
+      return (res.status === 204 ? null : await res.json()) as AnyRecord;
+    },
+  };
+}
+
+/** The file functions {@link adminFiles} returns. */
+export type AdminFiles = ReturnType<typeof adminFiles>;
 
 // ---- Realtime inspector (GET /api/admin/realtime/inspect) ----
 
