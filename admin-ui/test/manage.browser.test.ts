@@ -66,7 +66,8 @@ async function shot(p: Page, name: string): Promise<void> {
   await p.setViewportSize({ width: 1280, height: 800 });
   await p.screenshot({ path: `${SHOTS}${name}-1280.png`, fullPage: true });
   await p.setViewportSize({ width: 390, height: 844 });
-  await p.screenshot({ path: `${SHOTS}${name}-390.png`, fullPage: true });
+  // A dialog shows in the window; the page behind it may be long.
+  await p.screenshot({ path: `${SHOTS}${name}-390.png`, fullPage: (await p.locator("dialog[open]").count()) === 0 });
   const out = await sticksOut(p);
   if (out.length) sideways.push(`${name}: ${out.join(", ")}`);
   if (was) await p.setViewportSize(was);
@@ -198,6 +199,8 @@ describe("the console's management screens", { timeout: 120_000 }, () => {
     expect((await srv.api("POST", "/api/auth/login", { email: carol.email, password: carol.password })).status).toBe(429);
 
     await go(page, "Users");
+    await page.getByRole("region", { name: "Users" }).waitFor();
+    await shot(page, "users-list");
     await page.getByLabel("Email contains").fill(carol.email);
     await page.getByLabel("Email contains").press("Enter");
     await page.getByRole("link", { name: carol.email }).click();
@@ -327,6 +330,11 @@ describe("the console's management screens", { timeout: 120_000 }, () => {
     await expect.poll(stored, WAIT).toEqual({ description: "Edits records and jobs", permissions: ["records:admin", "jobs:manage"] });
     await shot(page, "roles-with-api-role");
 
+    await editor.getByRole("button", { name: "Holders of editor" }).click();
+    await dialog.getByText("Nobody holds this role.").waitFor();
+    await shot(page, "role-holders");
+    await page.keyboard.press("Escape");
+    await expect.poll(() => page.locator("dialog[open]").count(), WAIT).toBe(0);
     await editor.getByRole("button", { name: "Edit editor", exact: true }).click();
     await dialog.getByRole("button", { name: "Delete" }).click();
     await expect.poll(() => editor.count(), WAIT).toBe(0);
@@ -364,6 +372,7 @@ describe("the console's management screens", { timeout: 120_000 }, () => {
     await json.fill((await json.inputValue()).replace('"Conflicted"', '"Mine"'));
     await dialog.getByRole("button", { name: "Save" }).click();
     await dialog.getByTestId("theirs").waitFor();
+    await shot(page, "records-409");
     await dialog.getByRole("button", { name: "Use theirs" }).click();
     await expect.poll(() => json.inputValue(), WAIT).toContain("Renamed by owner");
     await json.fill((await json.inputValue()).replace('"Renamed by owner"', '"Renamed by owner, then admin"'));
@@ -374,6 +383,8 @@ describe("the console's management screens", { timeout: 120_000 }, () => {
 
     // Albums: a file field, eight columns; a PNG uploaded and shown.
     await go(page, "Collections");
+    await page.getByRole("link", { name: "albums" }).waitFor();
+    await shot(page, "collections-list");
     await page.getByRole("link", { name: "albums" }).click();
     await page.getByRole("button", { name: "New record" }).click();
     const create = dialog.getByLabel("Record (JSON)");

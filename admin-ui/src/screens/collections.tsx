@@ -230,7 +230,7 @@ function RecordsBrowser({ coll }: { coll: SchemaCollection }) {
                 {cols.map((c) => {
                   const dir = sort === c ? "ascending" : sort === "-" + c ? "descending" : undefined;
                   return (
-                    <th key={c} scope="col" aria-sort={dir ?? "none"}>
+                    <th key={c} scope="col" aria-sort={dir ?? "none"} class={narrowHidden(c)}>
                       {files.has(c) ? (
                         c
                       ) : (
@@ -250,7 +250,7 @@ function RecordsBrowser({ coll }: { coll: SchemaCollection }) {
               {list.data.items.map((r) => (
                 <tr key={r.id}>
                   {cols.map((c) => (
-                    <td key={c} data-title={c}>
+                    <td key={c} data-title={c} class={narrowHidden(c)}>
                       {files.has(c) ? <FileCell coll={coll.name} rec={r} field={c} onChanged={list.reload} /> : <Value v={r[c]} />}
                     </td>
                   ))}
@@ -338,6 +338,9 @@ function RecordsBrowser({ coll }: { coll: SchemaCollection }) {
     </div>
   );
 }
+
+/** The columns a phone's record cards leave out, to keep a card short: the edit dialog shows them. */
+const narrowHidden = (c: string) => (c === "updated_at" ? "wide-only" : undefined);
 
 function Value({ v }: { v: unknown }) {
   if (v === null || v === undefined) return <span class="muted">—</span>;
