@@ -681,3 +681,62 @@ func TestRealtimeStartingNodeSendsNoOldChanges(t *testing.T) {
 		t.Fatalf("the first event is %v, want the write made after subscribing (%s)", e["id"], fresh)
 	}
 }
+
+// TestRealtimeWideFanout: one read of the change log fanned out to 300
+// subscriptions on two sockets (the owner's and a member's, who may not
+// read the note), events shared among them: every subscription hears
+// every change once, in order, as its reader may see it; carol, no
+// member, hears nothing.
+func TestRealtimeWideFanout(t *testing.T) {
+	t.Parallel()
+	cfg := loadExample(t)
+	cfg.Realtime.MaxSubscriptions = 200
+	cfg.Realtime.MessagesPerSecond = 1000 // 150 subscribes in a row
+	cfg.Realtime.SendQueue = 4000         // 1,800 events at once to one socket
+	w := newWorld(t, cfg)
+	pid := w.mustDo(ann, "POST", "/api/collections/projects/records", map[string]any{"name": "P", "owner": w.ids[ann], "members": []string{w.ids[bob]}}, 201).str("id")
+	const subs, writes = 150, 12
+	socks := map[string]*wsClient{ann: w.as(ann), bob: w.as(bob)}
+	for _, c := range socks {
+		for i := range subs {
+			c.subscribe(fmt.Sprint("s", i), "collection:todos", "")
+		}
+	}
+	outsider := w.as(carol)
+	outsider.subscribe("s", "collection:todos", "")
+	// One batch of creates is one read of the change log: one dispatch of
+	// writes x 300 deliveries.
+	var ops []map[string]any
+	for i := range writes {
+		ops = append(ops, map[string]any{"collection": "todos", "action": "create", "data": map[string]any{"project": pid, "title": fmt.Sprint("t", i), "note": "owner only"}})
+	}
+	w.mustDo(ann, "POST", "/api/batch", map[string]any{"ops": ops}, 200)
+	for who, c := range socks {
+		last := map[string]float64{}
+		count := map[string]int{}
+		for range subs * writes {
+			e := c.event()
+			sub := e["sub"].(string)
+			seq := e["seq"].(float64)
+			if seq <= last[sub] {
+				t.Fatalf("%s %s: seq %v after %v", who, sub, seq, last[sub])
+			}
+			last[sub] = seq
+			count[sub]++
+			rec, _ := e["record"].(map[string]any)
+			if _, shown := rec["note"]; shown != (who == ann) {
+				t.Fatalf("%s sees the note: %v (want %v): %v", who, shown, who == ann, e)
+			}
+		}
+		for i := range subs {
+			if n := count[fmt.Sprint("s", i)]; n != writes {
+				t.Errorf("%s s%d heard %d of %d", who, i, n, writes)
+			}
+		}
+	}
+	// carol hears nothing: the next thing she gets is the answer to a ping.
+	outsider.send(map[string]any{"type": "ping"})
+	if m := outsider.expect("pong", ""); m["type"] != "pong" {
+		t.Fatalf("carol: %v", m)
+	}
+}
