@@ -65,6 +65,10 @@ var edgeRules = []string{
 	"record.title < 'a'", "record.title > 'z'", "record.title >= 'A'",
 	"record.due == timestamp('2025-01-01T00:00:00Z')", "record.due < timestamp('2025-01-01T00:30:00+00:30')",
 	"record.due + duration('1h') != request.time", "!(record.due + duration('1h') == request.time)",
+	"record.due >= timestamp('2025-01-01T00:00:00.0000005Z')", "record.due < timestamp('2025-01-01T00:00:00.0000005Z')",
+	"record.due != timestamp('2025-01-01T00:00:00.0000005Z')", "record.due in [timestamp('2025-01-01T00:00:00.0000005Z')]",
+	"record.due + duration('500ns') > timestamp('2025-01-01T00:00:00Z')", "!(record.due + duration('1ns') == timestamp('2025-01-01T00:00:00Z'))",
+	"record.due - duration('1500ns') <= timestamp('2024-12-31T23:59:59.9999985Z')", "record.due >= request.time",
 	"record.meta == null", "record.meta != null",
 	"size(record.labels) == 0", "record.labels == []", "record.members == []", "auth.id in record.members", "!(auth.id in record.members)",
 	"get('groups', record.group).level > 9007199254740992.0", "!(get('groups', record.group).level > 9007199254740992.0)",
@@ -140,7 +144,7 @@ func TestRulesEdgeCases(t *testing.T) {
 	if err != nil || len(records) != n {
 		t.Fatalf("read back: %v (%d records)", err, len(records))
 	}
-	now := time.Date(2025, 1, 1, 1, 0, 0, 0, time.UTC)
+	now := time.Date(2025, 1, 1, 0, 0, 0, 500, time.UTC)
 	principals := []*Principal{nil, {ID: users[0], Email: "e0@example.test"}, {ID: users[1]}}
 	loader := &dbLoader{pool: pool, cfg: base}
 	baseEngine, err := Compile(base, nil)

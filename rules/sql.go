@@ -288,6 +288,10 @@ type val struct {
 	column   bool
 	celType  *cel.Type
 	relation *join // for get(): the related record itself
+	// nanos is, for a timestamp, what it has beyond sql's whole
+	// microseconds (0 to 999ns): CEL's timestamps and durations have
+	// nanoseconds, PostgreSQL's microseconds (see microTime).
+	nanos time.Duration
 }
 
 func (tr *translator) atom(x ast.Expr, neg bool) (string, error) {
@@ -498,6 +502,29 @@ func (tr *translator) equalValues(va, vb val, eq bool) (string, error) {
 	if va.typ == "jsonb" || vb.typ == "jsonb" {
 		return "", cannot("json fields can only be compared with null in SQL")
 	}
+	if va.typ == "timestamptz" && vb.typ == "timestamptz" {
+		// Equal to the nanosecond, as CEL says, over whole microseconds:
+		// never where the nanoseconds beyond them differ (a null is not
+		// equal either; a computed NULL is CEL's error, unknown).
+		var da, db time.Duration
+		va, da = microParts(va)
+		vb, db = microParts(vb)
+		if da != db {
+			if eq {
+				return "FALSE", nil
+			}
+			var known []string
+			for _, v := range []val{va, vb} {
+				if v.computed() {
+					known = append(known, v.sql+" IS NOT NULL")
+				}
+			}
+			if len(known) == 0 {
+				return "TRUE", nil
+			}
+			return "(" + strings.Join(known, " AND ") + ")", nil
+		}
+	}
 	if vb.konst {
 		p, ok := tr.param(vb, va.typ)
 		if !ok {
@@ -563,6 +590,15 @@ func (tr *translator) order(fn string, a, b ast.Expr, neg bool) (string, error) 
 			return "(" + va.sql + " IS NOT NULL)", nil
 		}
 		fn, vb = newFn, bound
+	}
+	if va.typ == "timestamptz" && vb.typ == "timestamptz" && !(va.konst && va.value == nil) && !(vb.konst && vb.value == nil) {
+		// Compared to the nanosecond, as CEL does, over whole microseconds.
+		var da, db time.Duration
+		va, da = microParts(va)
+		vb, db = microParts(vb)
+		if da != db {
+			fn = microOrder(fn, da-db)
+		}
 	}
 	op := ops[fn]
 	if neg {
@@ -642,6 +678,14 @@ func (tr *translator) membershipValues(vx, vl val) (string, error) {
 		// (CEL's error) is in none (strict).
 		nullIn := vx.nullable && !vx.computed() && slices.Contains(items, nil)
 		for _, it := range items {
+			if t, ok := it.(time.Time); ok && elem == "timestamptz" {
+				// Equal to the nanosecond, as CEL says.
+				m, rest := microTime(t)
+				if rest != vx.nanos {
+					continue
+				}
+				it = m
+			}
 			if elem == "uuid" {
 				s, ok := it.(string)
 				if !ok || !canonicalUUID(s) {
@@ -873,14 +917,52 @@ func (tr *translator) arith(fn string, a, b ast.Expr) (val, error) {
 		if fn == "_-_" {
 			d = -d
 		}
+		// The exact value is va.sql + va.nanos + d: SQL adds the whole
+		// microseconds of va.nanos + d, and the rest is carried in nanos.
+		d += va.nanos
+		rest := ((d % time.Microsecond) + time.Microsecond) % time.Microsecond
 		// Only where CEL's timestamps reach (years 1 to 9999), as CEL
 		// fails beyond; PostgreSQL would fail the whole query past its own
-		// range.
-		lo, hi := tr.q.Arg(celMinTime.Add(-d))+"::timestamptz", tr.q.Arg(celMaxTime.Add(-d))+"::timestamptz"
-		iv := tr.q.Arg(d) + "::interval"
-		return val{sql: "(CASE WHEN " + va.sql + " BETWEEN " + lo + " AND " + hi + " THEN " + va.sql + " + " + iv + " END)", typ: "timestamptz", nullable: true}, nil
+		// range. va.sql is whole microseconds, so the bounds are rounded
+		// inwards to them.
+		lo, _ := microTime(celMinTime.Add(-d))
+		if lo.Before(celMinTime.Add(-d)) {
+			lo = lo.Add(time.Microsecond)
+		}
+		hi, _ := microTime(celMaxTime.Add(-d))
+		los, his := tr.q.Arg(lo)+"::timestamptz", tr.q.Arg(hi)+"::timestamptz"
+		iv := tr.q.Arg(d-rest) + "::interval"
+		return val{sql: "(CASE WHEN " + va.sql + " BETWEEN " + los + " AND " + his + " THEN " + va.sql + " + " + iv + " END)", typ: "timestamptz", nullable: true, nanos: rest}, nil
 	}
 	return val{}, cannot("this arithmetic has no SQL form")
+}
+
+// microTime splits t into what PostgreSQL can hold, its whole
+// microseconds (rounded down), and the nanoseconds beyond.
+func microTime(t time.Time) (time.Time, time.Duration) {
+	m := t.Truncate(time.Microsecond)
+	return m, t.Sub(m)
+}
+
+// microParts is v as whole microseconds (a constant's value rounded down)
+// and the nanoseconds beyond, for a timestamp.
+func microParts(v val) (val, time.Duration) {
+	if t, ok := v.value.(time.Time); ok && v.konst {
+		m, rest := microTime(t)
+		v.value = m
+		return v, rest
+	}
+	return v, v.nanos
+}
+
+// microOrder is fn between whole microseconds a and b for (a + delta) fn
+// b, where 0 < |delta| < 1µs: a + 0.5µs < b is a < b, and a - 0.5µs < b
+// is a <= b.
+func microOrder(fn string, delta time.Duration) string {
+	if delta > 0 {
+		return map[string]string{"_<_": "_<_", "_<=_": "_<_", "_>_": "_>=_", "_>=_": "_>=_"}[fn]
+	}
+	return map[string]string{"_<_": "_<=_", "_<=_": "_<=_", "_>_": "_>_", "_>=_": "_>_"}[fn]
 }
 
 // CEL's range of timestamps.
