@@ -45,6 +45,11 @@ var edgeCollections = []struct {
 	{"rounded", "record.count * 3 > 27021597764222968.0",
 		[]map[string]any{{"count": 9007199254740991}},
 		[]map[string]any{{"count": 9007199254740990}, {"count": 1}, {}}},
+	// CEL's timestamps have nanoseconds, PostgreSQL's microseconds (the
+	// constant was truncated to the hidden record's due).
+	{"nanos", "record.due >= timestamp('2025-01-01T00:00:00.0000005Z')",
+		[]map[string]any{{"due": "2025-01-01T00:00:00.000001Z"}},
+		[]map[string]any{{"due": "2025-01-01T00:00:00Z"}, {}}},
 	// A relation ordered with a string that is not a UUID (the list was
 	// a failed query).
 	{"ordered", "record.owner > 'x' || record.tag == 'pub'",
@@ -64,6 +69,7 @@ func edgesConfig(t *testing.T) *schema.Config {
       tag:    { type: text }
       status: { type: select, values: [open, closed, draft] }
       count:  { type: integer }
+      due:    { type: timestamp }
       note:   { type: text, rules: { read: "auth != null && record.owner == auth.id" } }
     rules:
       list:   "(auth != null && record.owner == auth.id) || (%[2]s)"
