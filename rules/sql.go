@@ -657,6 +657,12 @@ func (tr *translator) membership(x, list ast.Expr) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if !vl.konst && vl.nullable && s != "FALSE" && s != "NULL" {
+		// A list field the caller may not read is null in a filter, and
+		// in on a null is CEL's error (null in [] is false, so
+		// !(owner in members) would hold for a null owner).
+		s = "(CASE WHEN " + vl.sql + " IS NOT NULL THEN " + s + " END)"
+	}
 	return strict(s, vx, vl), nil
 }
 
