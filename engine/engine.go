@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,29 @@ type Engine struct {
 	// principal (explain.go).
 	readRoutesOnce sync.Once
 	readRoutes     http.Handler
+	// bufs are the buffers answers are encoded in (buffer, release).
+	bufs sync.Pool
+}
+
+// maxPooledBuffer bounds what a buffer may hold to go back to the pool,
+// so that one large answer does not keep its memory for good.
+const maxPooledBuffer = 64 << 10
+
+// buffer is an empty buffer to encode an answer in; release gives it
+// back once its bytes have been written.
+func (e *Engine) buffer() *bytes.Buffer {
+	if b, ok := e.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (e *Engine) release(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	b.Reset()
+	e.bufs.Put(b)
 }
 
 // Options are the engine's collaborators.

@@ -387,24 +387,55 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 		e.writeError(w, r, err)
 		return
 	}
-	recs := make([]Record, 0, lr.limit+1)
+	buf := e.buffer()
+	defer e.release(buf)
+	buf.WriteString(`{"items":[`)
+	// Without field rules to apply or relations to expand, no record of
+	// the page is needed as a Record (only the last, for the cursor): the
+	// rows are written as they come, which spares a map per row.
+	direct := len(lr.expand) == 0 && (c.bypass || !e.rules.HasFieldReadRules(co.name))
+	var recs []Record
+	if !direct {
+		recs = make([]Record, 0, lr.limit+1)
+	}
 	sc := co.newScanner()
 	masked := make([]any, nMasked)
-	var maskedRows [][]any
 	for i := range masked {
 		sc.ptrs = append(sc.ptrs, &masked[i])
 	}
+	var last Record // the last record of the page
+	var lastM []any // its masked sort keys
+	n := 0          // rows read; the one past the limit says there is a next page
 	for rows.Next() {
-		rec, err := co.scanWith(sc, rows)
-		if err != nil {
+		if err := co.scanRow(sc, rows); err != nil {
 			rows.Close()
 			e.writeError(w, r, err)
 			return
 		}
-		recs = append(recs, rec)
-		if nMasked > 0 {
-			maskedRows = append(maskedRows, slices.Clone(masked))
+		if n < lr.limit {
+			if direct {
+				if n > 0 {
+					buf.WriteByte(',')
+				}
+				if err := co.appendSlotsJSON(buf, sc, lr.fields); err != nil {
+					rows.Close()
+					e.writeError(w, r, err)
+					return
+				}
+			}
+			if n == lr.limit-1 {
+				if direct {
+					last = co.record(sc)
+				}
+				if nMasked > 0 {
+					lastM = slices.Clone(masked)
+				}
+			}
 		}
+		if !direct {
+			recs = append(recs, co.record(sc))
+		}
+		n++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -412,13 +443,12 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := ""
-	if len(recs) > lr.limit {
-		recs = recs[:lr.limit]
-		var m []any
-		if nMasked > 0 {
-			m = maskedRows[lr.limit-1]
+	if n > lr.limit {
+		if !direct {
+			recs = recs[:lr.limit]
+			last = recs[len(recs)-1]
 		}
-		next = encodeCursor(lr.keys, recs[len(recs)-1], m)
+		next = encodeCursor(lr.keys, last, lastM)
 	}
 	var total *int64
 	if lr.count {
@@ -435,26 +465,26 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 		total = &n
 	}
-	loads := e.loads(ctx, e.db)
-	expanded, err := e.expandAll(ctx, co, c, loads, recs, lr.expand)
-	if err != nil {
-		e.writeError(w, r, err)
-		return
-	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"items":[`)
-	for i, rec := range recs {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		v, err := e.viewOf(ctx, co, c, loads, rec, &view{fields: lr.fields, expand: expanded[i]})
+	if !direct {
+		loads := e.loads(ctx, e.db)
+		expanded, err := e.expandAll(ctx, co, c, loads, recs, lr.expand)
 		if err != nil {
 			e.writeError(w, r, err)
 			return
 		}
-		if err := co.appendJSON(&buf, rec, v); err != nil {
-			e.writeError(w, r, err)
-			return
+		for i, rec := range recs {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			v, err := e.viewOf(ctx, co, c, loads, rec, &view{fields: lr.fields, expand: expanded[i]})
+			if err != nil {
+				e.writeError(w, r, err)
+				return
+			}
+			if err := co.appendJSON(buf, rec, v); err != nil {
+				e.writeError(w, r, err)
+				return
+			}
 		}
 	}
 	buf.WriteString(`],"next_cursor":`)

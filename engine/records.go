@@ -85,15 +85,16 @@ func (e *Engine) respondView(ctx context.Context, w http.ResponseWriter, co *col
 	if err != nil {
 		return err
 	}
-	body, err := co.encode(rec, v)
-	if err != nil {
+	buf := e.buffer()
+	defer e.release(buf)
+	if err := co.appendJSON(buf, rec, v); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("ETag", etag(rec))
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(status)
-	_, _ = w.Write(body) //nolint:errcheck // the client went away
+	_, _ = w.Write(buf.Bytes()) //nolint:errcheck // the client went away
 	return nil
 }
 
