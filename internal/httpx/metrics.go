@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -57,7 +56,7 @@ func (m *HTTPMetrics) measure(fixed string, next http.Handler) http.Handler {
 		start := time.Now()
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		ww := wrapWriter(w, r)
 		next.ServeHTTP(ww, r)
 		status := ww.Status()
 		if status == 0 {

@@ -53,7 +53,7 @@ func Logger(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			ww := wrapWriter(w, r)
 			next.ServeHTTP(ww, r)
 			status := ww.Status()
 			if status == 0 {
@@ -62,6 +62,11 @@ func Logger(log *slog.Logger) func(http.Handler) http.Handler {
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
+			}
+			// At warn (the bench's level, a busy server's) the line is
+			// not built at all.
+			if !log.Enabled(r.Context(), level) {
+				return
 			}
 			log.LogAttrs(r.Context(), level, "request",
 				slog.String("method", r.Method),
@@ -81,7 +86,7 @@ func Logger(log *slog.Logger) func(http.Handler) http.Handler {
 func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			ww := wrapWriter(w, r)
 			defer func() {
 				v := recover()
 				if v == nil {
@@ -104,4 +109,16 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 			next.ServeHTTP(ww, r)
 		})
 	}
+}
+
+// wrapWriter returns w as a WrapResponseWriter that records the status and
+// size of the answer: w itself when an outer middleware (the metrics, the
+// logger) wrapped it already, so that a request passes one wrapper however
+// many middlewares read its status. The middlewares between them write
+// nothing, so the outer wrapper sees what an inner one would.
+func wrapWriter(w http.ResponseWriter, r *http.Request) middleware.WrapResponseWriter {
+	if ww, ok := w.(middleware.WrapResponseWriter); ok {
+		return ww
+	}
+	return middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 }
