@@ -992,8 +992,21 @@ func checkedInt(n string) string {
 
 // checkedFloat is a op b in double precision, as CEL computes it, except
 // where PostgreSQL would fail: an overflow is an infinity (as in CEL), an
-// underflow of a product or quotient is zero.
+// underflow of a product or quotient is zero. A sum is exactly CEL's; a
+// product or quotient is judged in numeric, from operands PostgreSQL
+// converts with 15 digits, so one whose exact value is beyond 1e308 is
+// an infinity and one below 1e-300 zero (CEL's are only beyond the
+// largest double and below half the smallest).
 func checkedFloat(a, b, op string) string {
+	if op == "+" || op == "-" {
+		// A sum never underflows; it overflows where the sum of the halves
+		// (exact, and which cannot overflow) reaches 2^1023. An operand
+		// within ±1 cannot make a sum overflow and is not halved (half of
+		// the smallest subnormal would fail as an underflow).
+		half := func(x string) string { return "(CASE WHEN abs(" + x + ") > 1 THEN " + x + " * 0.5::float8 ELSE 0::float8 END)" }
+		return "(SELECT CASE WHEN abs(abe_h) >= 8.98846567431158e307::float8 THEN sign(abe_h) * 'Infinity'::float8 ELSE abe_a " + op + " abe_b END" +
+			" FROM (SELECT " + a + " AS abe_a, " + b + " AS abe_b) abe_s, LATERAL (SELECT " + half("abe_a") + " " + op + " " + half("abe_b") + " AS abe_h) abe_m)"
+	}
 	return "(SELECT CASE WHEN abs(abe_n) > 1e308 THEN sign(abe_n)::float8 * 'Infinity'::float8 WHEN abe_n <> 0 AND abs(abe_n) < 1e-300 THEN 0::float8 ELSE abe_a " + op + " abe_b END" +
 		" FROM (SELECT " + a + " AS abe_a, " + b + " AS abe_b) abe_s, LATERAL (SELECT abe_a::numeric " + op + " abe_b::numeric AS abe_n) abe_m)"
 }
