@@ -1003,7 +1003,9 @@ func checkedFloat(a, b, op string) string {
 		// (exact, and which cannot overflow) reaches 2^1023. An operand
 		// within ±1 cannot make a sum overflow and is not halved (half of
 		// the smallest subnormal would fail as an underflow).
-		half := func(x string) string { return "(CASE WHEN abs(" + x + ") > 1 THEN " + x + " * 0.5::float8 ELSE 0::float8 END)" }
+		half := func(x string) string {
+			return "(CASE WHEN abs(" + x + ") > 1 THEN " + x + " * 0.5::float8 ELSE 0::float8 END)"
+		}
 		return "(SELECT CASE WHEN abs(abe_h) >= 8.98846567431158e307::float8 THEN sign(abe_h) * 'Infinity'::float8 ELSE abe_a " + op + " abe_b END" +
 			" FROM (SELECT " + a + " AS abe_a, " + b + " AS abe_b) abe_s, LATERAL (SELECT " + half("abe_a") + " " + op + " " + half("abe_b") + " AS abe_h) abe_m)"
 	}
