@@ -203,7 +203,8 @@ func RateLimit(cfg RateLimitConfig) func(http.Handler) http.Handler {
 				checks = append(checks, check{cfg.Writes, key})
 			}
 
-			var tightest *RateDecision
+			var tightest RateDecision
+			decided := false
 			for _, c := range checks {
 				if !c.class.enabled() {
 					continue
@@ -216,8 +217,8 @@ func RateLimit(cfg RateLimitConfig) func(http.Handler) http.Handler {
 					}
 					continue
 				}
-				if tightest == nil || d.Remaining < tightest.Remaining || !d.Allowed {
-					tightest = &d
+				if !decided || d.Remaining < tightest.Remaining || !d.Allowed {
+					tightest, decided = d, true
 				}
 				if !d.Allowed {
 					// Spending the other budgets on a refused request would
@@ -225,14 +226,18 @@ func RateLimit(cfg RateLimitConfig) func(http.Handler) http.Handler {
 					break
 				}
 			}
-			if tightest == nil {
+			if !decided {
 				next.ServeHTTP(w, r)
 				return
 			}
 			h := w.Header()
-			h.Set("RateLimit-Limit", strconv.Itoa(tightest.Limit))
-			h.Set("RateLimit-Remaining", strconv.Itoa(tightest.Remaining))
-			h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(tightest.ResetAfter), 10))
+			// As h.Set would, with canonical keys and one allocation for
+			// the three values; each slice has its own capacity.
+			v := [...]string{strconv.Itoa(tightest.Limit), strconv.Itoa(tightest.Remaining), strconv.FormatInt(ceilSeconds(tightest.ResetAfter), 10)}
+			vals := v[:]
+			h["Ratelimit-Limit"] = vals[0:1:1]
+			h["Ratelimit-Remaining"] = vals[1:2:2]
+			h["Ratelimit-Reset"] = vals[2:3:3]
 			if !tightest.Allowed {
 				secs := max(1, ceilSeconds(tightest.RetryAfter))
 				h.Set("Retry-After", strconv.FormatInt(secs, 10))
