@@ -398,7 +398,8 @@ func (e *Engine) handleList(w http.ResponseWriter, r *http.Request) {
 	if !direct {
 		recs = make([]Record, 0, lr.limit+1)
 	}
-	sc := co.newScanner()
+	sc := co.scanner()
+	defer co.releaseScanner(sc)
 	masked := make([]any, nMasked)
 	for i := range masked {
 		sc.ptrs = append(sc.ptrs, &masked[i])

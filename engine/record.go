@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,9 @@ type coll struct {
 	selectList string
 	create     *validator
 	update     *validator
+	// scanners are reusable scan targets for the rows of this
+	// collection (scanner, releaseScanner).
+	scanners sync.Pool
 }
 
 type column struct {
@@ -131,7 +135,31 @@ type scanner struct {
 }
 
 // scan reads one row selected with selectList.
-func (co *coll) scan(row pgx.Row) (Record, error) { return co.scanWith(co.newScanner(), row) }
+func (co *coll) scan(row pgx.Row) (Record, error) {
+	sc := co.scanner()
+	defer co.releaseScanner(sc)
+	return co.scanWith(sc, row)
+}
+
+// scanner is a scanner of co's rows from its pool: a get or a write
+// scans one row, and making the slots afresh each time was three
+// allocations of every request.
+func (co *coll) scanner() *scanner {
+	if sc, ok := co.scanners.Get().(*scanner); ok {
+		return sc
+	}
+	return co.newScanner()
+}
+
+// releaseScanner gives sc back, without what a caller added to its
+// targets (the list's masked sort keys) and without the last row's values,
+// which the pool must not keep alive.
+func (co *coll) releaseScanner(sc *scanner) {
+	clear(sc.slots)
+	clear(sc.ptrs[len(co.columns):])
+	sc.ptrs = sc.ptrs[:len(co.columns)]
+	co.scanners.Put(sc)
+}
 
 func (co *coll) newScanner() *scanner {
 	slots := make([]slot, len(co.columns))

@@ -90,9 +90,14 @@ func (e *Engine) respondView(ctx context.Context, w http.ResponseWriter, co *col
 	if err := co.appendJSON(buf, rec, v); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("ETag", etag(rec))
-	w.Header().Set("Cache-Control", "no-cache")
+	// As Header().Set would, with canonical keys and one allocation for
+	// the three values; each slice has its own capacity.
+	hv := [...]string{"application/json", etag(rec), "no-cache"}
+	vals := hv[:]
+	h := w.Header()
+	h["Content-Type"] = vals[0:1:1]
+	h["Etag"] = vals[1:2:2]
+	h["Cache-Control"] = vals[2:3:3]
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes()) //nolint:errcheck // the client went away
 	return nil
