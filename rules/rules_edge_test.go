@@ -72,7 +72,7 @@ var edgeRules = []string{
 	"record.meta == null", "record.meta != null",
 	"size(record.labels) == 0", "record.labels == []", "record.members == []", "auth.id in record.members", "!(auth.id in record.members)",
 	"record.members != []", "!(record.members == [])", "size(record.members) == 0", "!(size(record.members) == 0)", "record.owner in record.members",
-	"!(record.owner in record.members)", "record.members == [auth.id]", "record.members != [auth.id]", "!(record.note.startsWith('a'))",
+	"!(record.owner in record.members)", "!('x' in record.members)", "!(auth.id in record.members) || record.owner == null", "record.members == [auth.id]", "record.members != [auth.id]", "!(record.note.startsWith('a'))",
 	"record.note == null", "record.note != null", "has(record.note)", "!has(record.note)", "has(record.members)",
 	"get('groups', record.group).level > 9007199254740992.0", "!(get('groups', record.group).level > 9007199254740992.0)",
 	"get('groups', record.group).name in ['a', null]", "!(get('groups', record.group).name in ['a', null])",

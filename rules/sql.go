@@ -657,10 +657,11 @@ func (tr *translator) membership(x, list ast.Expr) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !vl.konst && vl.nullable && s != "FALSE" && s != "NULL" {
+	if !vl.konst && vl.nullable && s != "NULL" {
 		// A list field the caller may not read is null in a filter, and
-		// in on a null is CEL's error (null in [] is false, so
-		// !(owner in members) would hold for a null owner).
+		// in on a null is CEL's error, even where the answer is decided
+		// without the list ('x' in members is false for a list of UUIDs,
+		// and a null owner is in no list, so their negations would hold).
 		s = "(CASE WHEN " + vl.sql + " IS NOT NULL THEN " + s + " END)"
 	}
 	return strict(s, vx, vl), nil
