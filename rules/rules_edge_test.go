@@ -16,7 +16,7 @@ import (
 // edgeYAML is a collection whose list and read rules are the same rule, so
 // that a list (the rule as SQL) and a get or a realtime event (the read
 // rule evaluated on the record) must show the same records. note and
-// members are hidden from everyone but the owner.
+// members are hidden from everyone but the owner, group from some.
 const edgeYAML = `
 collections:
   groups:
@@ -36,7 +36,7 @@ collections:
       labels:  { type: select, many: true, values: [red, green, blue] }
       owner:   { type: relation, collection: users }
       members: { type: relation, collection: users, many: true, rules: { read: "auth != null && record.owner == auth.id" } }
-      group:   { type: relation, collection: groups }
+      group:   { type: relation, collection: groups, rules: { read: "auth != null && (record.owner == auth.id || record.count == 1)" } }
       due:     { type: timestamp }
       meta:    { type: json }
       email:   { type: email }
@@ -77,7 +77,8 @@ var edgeRules = []string{
 	"get('groups', record.group).level > 9007199254740992.0", "!(get('groups', record.group).level > 9007199254740992.0)",
 	"get('groups', record.group).name in ['a', null]", "!(get('groups', record.group).name in ['a', null])",
 	"get('groups', record.group).name != 'a'", "size(get('groups', record.group).name) != 0",
-	"exists('groups', record.group) && get('groups', record.group).owner != auth.id",
+	"exists('groups', record.group) && get('groups', record.group).owner != auth.id", "!exists('groups', record.group)",
+	"!(get('groups', record.group).level > 0)", "record.group == null", "record.group != null", "record.group in [null]",
 	"get('groups', record.group) == null || get('groups', record.group).owner in [null, auth.id]",
 }
 
