@@ -913,7 +913,7 @@ func (tr *translator) arith(fn string, a, b ast.Expr) (val, error) {
 		if op == "" {
 			return val{}, cannot("this arithmetic has no SQL form")
 		}
-		return val{sql: checkedFloat(l, r, op), typ: "double precision", nullable: nullable}, nil
+		return val{sql: tr.checkedFloat(va, vb, l, r, op), typ: "double precision", nullable: nullable}, nil
 	case fn == "_+_" && va.typ == "text" && vb.typ == "text":
 		return val{sql: "(" + operand(va) + " || " + operand(vb) + ")", typ: "text", nullable: va.nullable || vb.nullable}, nil
 	case (fn == "_+_" || fn == "_-_") && va.typ == "timestamptz" && vb.konst && vb.typ == "interval":
@@ -991,27 +991,65 @@ func checkedInt(n string) string {
 	return "(SELECT CASE WHEN abe_n BETWEEN -9223372036854775808 AND 9223372036854775807 THEN abe_n::bigint END FROM (SELECT " + n + " AS abe_n) abe_s)"
 }
 
-// checkedFloat is a op b in double precision, as CEL computes it, except
-// where PostgreSQL would fail: an overflow is an infinity (as in CEL), an
-// underflow of a product or quotient is zero. A sum is exactly CEL's; a
-// product or quotient is judged in numeric, from operands PostgreSQL
-// converts with 15 digits, so one whose exact value is beyond 1e308 is
-// an infinity and one below 1e-300 zero (CEL's are only beyond the
-// largest double and below half the smallest).
-func checkedFloat(a, b, op string) string {
+// checkedFloat is a op b (l and r, their SQL) in double precision, as
+// CEL computes it, where PostgreSQL would fail the whole query on an
+// overflow or an underflow to zero. A sum never underflows, and overflows
+// where the sum of the halves (exact, and which cannot overflow) reaches
+// 2^1023. A product or quotient is first estimated in numeric (from
+// operands PostgreSQL converts with 15 digits, so within 1e-14): clearly
+// beyond the largest double it is an infinity, clearly below half the
+// smallest it is zero, and near either edge it is decided by the same
+// operation on an operand scaled by a power of two, which is exact and
+// cannot fail there. A constant operand is scaled here, not in SQL, where
+// the planner would fold it, and could fail, even in a branch never taken.
+func (tr *translator) checkedFloat(va, vb val, l, r, op string) string {
 	if op == "+" || op == "-" {
-		// A sum never underflows; it overflows where the sum of the halves
-		// (exact, and which cannot overflow) reaches 2^1023. An operand
-		// within ±1 cannot make a sum overflow and is not halved (half of
-		// the smallest subnormal would fail as an underflow).
+		// An operand within ±1 cannot make a sum overflow and is not
+		// halved (half of the smallest subnormal would fail as an
+		// underflow; for a constant the condition folds to false first).
 		half := func(x string) string {
 			return "(CASE WHEN abs(" + x + ") > 1 THEN " + x + " * 0.5::float8 ELSE 0::float8 END)"
 		}
 		return "(SELECT CASE WHEN abs(abe_h) >= 8.98846567431158e307::float8 THEN sign(abe_h) * 'Infinity'::float8 ELSE abe_a " + op + " abe_b END" +
-			" FROM (SELECT " + a + " AS abe_a, " + b + " AS abe_b) abe_s, LATERAL (SELECT " + half("abe_a") + " " + op + " " + half("abe_b") + " AS abe_h) abe_m)"
+			" FROM (SELECT " + l + " AS abe_a, " + r + " AS abe_b) abe_s, LATERAL (SELECT " + half("abe_a") + " " + op + " " + half("abe_b") + " AS abe_h) abe_m)"
 	}
-	return "(SELECT CASE WHEN abs(abe_n) > 1e308 THEN sign(abe_n)::float8 * 'Infinity'::float8 WHEN abe_n <> 0 AND abs(abe_n) < 1e-300 THEN 0::float8 ELSE abe_a " + op + " abe_b END" +
-		" FROM (SELECT " + a + " AS abe_a, " + b + " AS abe_b) abe_s, LATERAL (SELECT abe_a::numeric " + op + " abe_b::numeric AS abe_n) abe_m)"
+	scaled := func(v val, side string, by float64, lit string) string {
+		if v.konst {
+			var x float64
+			switch c := v.value.(type) {
+			case float64:
+				x = c
+			case int64:
+				x = float64(c)
+			}
+			return tr.q.Arg(x*by) + "::float8"
+		}
+		return "(" + side + " * " + lit + "::float8)"
+	}
+	const up = "1.6069380442589903e60" // 2^200
+	inf := "sign(abe_n)::float8 * 'Infinity'::float8"
+	exact := "abe_a " + op + " abe_b"
+	// Near the largest double both operands are normal: (a/2) op b is
+	// exactly half of a op b and cannot overflow.
+	over := scaled(va, "abe_a", 0.5, "0.5") + " " + op + " abe_b"
+	// Near zero, the smaller factor (or the dividend) times 2^200 is exact
+	// and leaves the result normal: a op b rounds to zero where that is
+	// at most 2^-875 (2^-1075 times 2^200). The scaled result is rounded
+	// too, so a result within 2^-53 above 2^-1075, which CEL rounds up to
+	// the smallest subnormal, is zero here: never the reverse, which
+	// would fail the query.
+	var under string
+	if op == "*" {
+		under = "(CASE WHEN abs(abe_a) <= abs(abe_b) THEN " + scaled(va, "abe_a", 0x1p200, up) + " * abe_b ELSE abe_a * " + scaled(vb, "abe_b", 0x1p200, up) + " END)"
+	} else {
+		under = scaled(va, "abe_a", 0x1p200, up) + " / abe_b"
+	}
+	return "(SELECT CASE WHEN abs(abe_n) > 3e308 THEN " + inf +
+		" WHEN abs(abe_n) > 1e300 THEN (CASE WHEN abs(" + over + ") >= 8.98846567431158e307::float8 THEN " + inf + " ELSE " + exact + " END)" +
+		" WHEN abe_n <> 0 AND abs(abe_n) < 1e-330 THEN 0::float8" +
+		" WHEN abe_n <> 0 AND abs(abe_n) < 1e-290 THEN (CASE WHEN abs(" + under + ") <= 3.9696644133184383e-264::float8 THEN 0::float8 ELSE " + exact + " END)" +
+		" ELSE " + exact + " END" +
+		" FROM (SELECT " + l + " AS abe_a, " + r + " AS abe_b) abe_s, LATERAL (SELECT abe_a::numeric " + op + " abe_b::numeric AS abe_n) abe_m)"
 }
 
 // mirrored is the comparison with its sides swapped.
