@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abe-stack/abe/internal/httpx"
 )
 
 // adminSetup is an env with an admin (root), a user without permissions
@@ -404,5 +406,48 @@ func TestAdminRevokeSessionReachesOtherNodes(t *testing.T) {
 	}
 	if r := two.do(req{method: "GET", path: "/api/auth/me", token: a.bob}); r.status != 401 {
 		t.Fatalf("node two after the revocation: %d", r.status)
+	}
+}
+
+// TestCachedTokenRevokedAtOnce: an access token the verified-token cache
+// holds (it has passed Authenticate before) is refused on the very next
+// request once an admin revokes its session, and bob's other session is
+// untouched: the cache skips the parse, never the revocation check.
+func TestCachedTokenRevokedAtOnce(t *testing.T) {
+	t.Parallel()
+	a := setupAdmin(t, nil)
+	e := a.e
+	phone := e.do(req{method: "POST", path: "/api/auth/login", header: map[string]string{"User-Agent": "phone/2"},
+		body: map[string]string{"email": "bob@example.test", "password": goodPassword}})
+	if phone.status != 200 {
+		t.Fatalf("login: %d", phone.status)
+	}
+	tok := phone.str("access_token")
+	for range 2 {
+		if r := e.do(req{method: "GET", path: "/api/auth/me", token: tok}); r.status != 200 {
+			t.Fatalf("before the revocation: %d %s", r.status, r.raw)
+		}
+	}
+	e.s.verified.mu.RLock()
+	_, cached := e.s.verified.m[tok]
+	e.s.verified.mu.RUnlock()
+	if !cached {
+		t.Fatal("the token is not in the verified-token cache; the test would prove nothing")
+	}
+	r := e.do(req{method: "GET", path: "/api/admin/users/" + a.bobID + "/sessions", token: a.admin})
+	var phoneID string
+	for _, it := range r.body["items"].([]any) {
+		if s := it.(map[string]any); s["user_agent"] == "phone/2" {
+			phoneID = s["id"].(string)
+		}
+	}
+	if r := e.do(req{method: "DELETE", path: "/api/admin/users/" + a.bobID + "/sessions/" + phoneID, token: a.admin}); r.status != 204 {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/api/auth/me", token: tok}); r.status != 401 || !strings.Contains(r.raw, httpx.CodeTokenRevoked) {
+		t.Fatalf("the cached token of the revoked session: %d %s", r.status, r.raw)
+	}
+	if r := e.do(req{method: "GET", path: "/api/auth/me", token: a.bob}); r.status != 200 {
+		t.Fatalf("bob's other session: %d %s", r.status, r.raw)
 	}
 }
