@@ -24,21 +24,23 @@ const opList = "get,list,create,update"
 // op is one operation of the load.
 type op struct {
 	name string
-	// target is the least share of the ceiling's throughput abe must reach.
-	target float64
-	do     func(ctx context.Context, c *conn) (status int, err error)
+	// target is the least share of the ceiling's throughput abe must
+	// reach, and p99 how much higher than the ceiling's abe's p99 may be
+	// (issue 19's targets; the writes keep issue 5's p99 bound).
+	target, p99 float64
+	do          func(ctx context.Context, c *conn) (status int, err error)
 }
 
 func opByName(name string) *op {
 	switch name {
 	case "get":
-		return &op{name: name, target: 0.70, do: func(ctx context.Context, c *conn) (int, error) { return c.get(ctx) }}
+		return &op{name: name, target: 0.85, p99: 1.2, do: func(ctx context.Context, c *conn) (int, error) { return c.get(ctx) }}
 	case "list":
-		return &op{name: name, target: 0.70, do: func(ctx context.Context, c *conn) (int, error) { return c.list(ctx) }}
+		return &op{name: name, target: 0.90, p99: 1.2, do: func(ctx context.Context, c *conn) (int, error) { return c.list(ctx) }}
 	case "create":
-		return &op{name: name, target: 0.80, do: func(ctx context.Context, c *conn) (int, error) { return c.create(ctx) }}
+		return &op{name: name, target: 0.90, p99: 1.5, do: func(ctx context.Context, c *conn) (int, error) { return c.create(ctx) }}
 	case "update":
-		return &op{name: name, target: 0.80, do: func(ctx context.Context, c *conn) (int, error) { return c.update(ctx) }}
+		return &op{name: name, target: 0.90, p99: 1.5, do: func(ctx context.Context, c *conn) (int, error) { return c.update(ctx) }}
 	}
 	return nil
 }

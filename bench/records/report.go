@@ -11,9 +11,6 @@ import (
 	"github.com/abe-stack/abe/rules"
 )
 
-// p99Target is how much higher than the ceiling's abe's p99 may be.
-const p99Target = 1.5
-
 // printSQL shows the list statement abe builds from the list rule beside
 // the ceiling's, so a reader can check that they are the same query.
 func printSQL(w io.Writer, userID string) error {
@@ -80,7 +77,7 @@ func report(o options, res results, abeSrv, ceilSrv *server) {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, name := range o.ops {
 		a, c := summarize(res[name]["abe"]), summarize(res[name]["ceiling"])
-		target := opByName(name).target
+		target, p99Target := opByName(name).target, opByName(name).p99
 		rr, pr := pairedRatios(res[name]["abe"], res[name]["ceiling"])
 		ratio, p99 := median(rr), median(pr)
 		met := "yes"
