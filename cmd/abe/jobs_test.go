@@ -126,40 +126,8 @@ jobs:
 	case <-time.After(time.Minute):
 		t.Fatalf("the verification mail never reached the SMTP server:\n%s", a.output.all.String())
 	}
-	// Mid-delivery, the node dies without a chance to clean up.
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-a.done
-
-	db, err := pgx.Connect(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
-	state := func() (string, int) {
-		var s string
-		var attempt int
-		if err := db.QueryRow(context.Background(), `SELECT state::text, attempt FROM abe.river_job WHERE kind = 'mail.send'`).Scan(&s, &attempt); err != nil {
-			t.Fatal(err)
-		}
-		return s, attempt
-	}
-	if s, n := state(); s != "running" || n != 1 {
-		t.Fatalf("after the crash the job is %s (attempt %d), want running", s, n)
-	}
-	// A job is rescued once it has run longer than rescue_after: wait for
-	// that in the database's own clock, then start again.
-	for {
-		var stuck bool
-		if err := db.QueryRow(context.Background(), `SELECT attempted_at < now() - interval '21 seconds' FROM abe.river_job WHERE kind = 'mail.send'`).Scan(&stuck); err != nil {
-			t.Fatal(err)
-		}
-		if stuck {
-			break
-		}
-		time.Sleep(200 * time.Millisecond) // the condition is the passing of time itself
-	}
+	job := killMidJob(t, a, dbURL, `kind = 'mail.send'`)
+	job.awaitRescuable(21 * time.Second)
 	b := startBin(t, env, "serve", "--config", cfg)
 	select {
 	case subject := <-smtpSrv.accepted:
@@ -169,16 +137,7 @@ jobs:
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("the job did not run again after the restart:\n%s", b.output.all.String())
 	}
-	for {
-		s, n := state()
-		if s == "completed" {
-			if n != 2 {
-				t.Fatalf("completed at attempt %d, want 2", n)
-			}
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling the job's row
-	}
+	job.awaitCompleted(2)
 	select {
 	case subject := <-smtpSrv.accepted:
 		t.Fatalf("a second delivery: %q", subject)
@@ -235,5 +194,75 @@ func TestJobsCLI(t *testing.T) {
 	}
 	if _, _, err := run(t, env, "jobs", "retry", "--config", cfg, "abc"); err == nil {
 		t.Fatal("retry of a non-number worked")
+	}
+}
+
+// crashedJob is a River job whose node was killed while it ran.
+type crashedJob struct {
+	t     *testing.T
+	db    *pgx.Conn
+	where string // selects the job in abe.river_job
+	args  []any
+}
+
+// killMidJob kills a with SIGKILL, as a crash would, while the job that
+// where selects runs, and checks that the job is left running at its
+// first attempt.
+func killMidJob(t *testing.T, a *server, dbURL, where string, args ...any) *crashedJob {
+	t.Helper()
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
+	db, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close(context.Background()) })
+	j := &crashedJob{t: t, db: db, where: where, args: args}
+	if s, n := j.state(); s != "running" || n != 1 {
+		t.Fatalf("after the crash the job is %s (attempt %d), want running at attempt 1", s, n)
+	}
+	return j
+}
+
+func (j *crashedJob) state() (string, int) {
+	j.t.Helper()
+	var s string
+	var attempt int
+	if err := j.db.QueryRow(context.Background(), `SELECT state::text, attempt FROM abe.river_job WHERE `+j.where, j.args...).Scan(&s, &attempt); err != nil {
+		j.t.Fatal(err)
+	}
+	return s, attempt
+}
+
+// awaitRescuable waits until the job has run longer than rescueAfter in
+// the database's own clock: a node that starts then rescues it.
+func (j *crashedJob) awaitRescuable(rescueAfter time.Duration) {
+	j.t.Helper()
+	for {
+		var stuck bool
+		q := fmt.Sprintf(`SELECT attempted_at < now() - interval '%d milliseconds' FROM abe.river_job WHERE %s`, rescueAfter.Milliseconds(), j.where)
+		if err := j.db.QueryRow(context.Background(), q, j.args...).Scan(&stuck); err != nil {
+			j.t.Fatal(err)
+		}
+		if stuck {
+			return
+		}
+		time.Sleep(200 * time.Millisecond) // the condition is the passing of time itself
+	}
+}
+
+// awaitCompleted waits until the job completed, and checks it did at attempt.
+func (j *crashedJob) awaitCompleted(attempt int) {
+	j.t.Helper()
+	for {
+		if s, n := j.state(); s == "completed" {
+			if n != attempt {
+				j.t.Fatalf("completed at attempt %d, want %d", n, attempt)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // polling the job's row
 	}
 }

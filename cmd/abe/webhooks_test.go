@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,11 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/abe-stack/abe/internal/pg/pgtest"
 )
@@ -98,39 +94,8 @@ collections:
 		t.Fatalf("the delivery never reached the receiver:\n%s", a.output.all.String())
 	}
 	// Mid-delivery, the node dies without a chance to clean up.
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-a.done
-
-	db, err := pgx.Connect(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
-	state := func() (string, int) {
-		var s string
-		var attempt int
-		if err := db.QueryRow(context.Background(), `SELECT state::text, attempt FROM abe.river_job WHERE kind = 'webhook.deliver' AND args->>'id' = $1`, rec.ID).Scan(&s, &attempt); err != nil {
-			t.Fatal(err)
-		}
-		return s, attempt
-	}
-	if s, n := state(); s != "running" || n != 1 {
-		t.Fatalf("after the crash the delivery is %s (attempt %d), want running", s, n)
-	}
-	// A job is rescued once it has run longer than rescue_after: wait for
-	// that in the database's own clock, then start again.
-	for {
-		var stuck bool
-		if err := db.QueryRow(context.Background(), `SELECT attempted_at < now() - interval '7 seconds' FROM abe.river_job WHERE kind = 'webhook.deliver' AND args->>'id' = $1`, rec.ID).Scan(&stuck); err != nil {
-			t.Fatal(err)
-		}
-		if stuck {
-			break
-		}
-		time.Sleep(200 * time.Millisecond) // the condition is the passing of time itself
-	}
+	job := killMidJob(t, a, dbURL, `kind = 'webhook.deliver' AND args->>'id' = $1`, rec.ID)
+	job.awaitRescuable(7 * time.Second)
 	b := startBin(t, env, "serve", "--config", cfg)
 	var again hookHit
 	select {
@@ -146,16 +111,7 @@ collections:
 	if want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)); again.sig != want {
 		t.Fatalf("signature %q, want %q", again.sig, want)
 	}
-	for {
-		s, n := state()
-		if s == "completed" {
-			if n != 2 {
-				t.Fatalf("completed at attempt %d, want 2", n)
-			}
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling the job's row
-	}
+	job.awaitCompleted(2)
 	// abe jobs lists it, as it lists the dead letters.
 	out, code := runBin(t, env, "jobs", "list", "--kind", "webhook.deliver", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "webhook.deliver") || !strings.Contains(out, "completed") || !strings.Contains(out, "2/") {
