@@ -189,6 +189,31 @@ describe("the console's management screens", { timeout: 120_000 }, () => {
     await expect.poll(roles, WAIT).not.toContain("moderator");
   });
 
+  it("gives a member the moderator role, and the member's next request may do what it could not", async () => {
+    const owner = await registerUser(srv);
+    const member = await registerUser(srv);
+    const p = await srv.api<{ id: string }>("POST", "/api/collections/projects/records", { name: "Shared", owner: owner.id, members: [member.id] }, owner.accessToken);
+    expect(p.status).toBe(201);
+    const todo = await srv.api<{ id: string }>("POST", "/api/collections/todos/records", { project: p.body.id, title: "Moderated" }, owner.accessToken);
+    expect(todo.status).toBe(201);
+    // Only the owner or a moderator deletes a todo (examples/todo/abe.yaml).
+    const del = () => srv.api("DELETE", `/api/collections/todos/records/${todo.body.id}`, undefined, member.accessToken);
+    expect((await del()).status).toBe(403);
+
+    await go(page, "Users");
+    await page.getByLabel("Email contains").fill(member.email);
+    await page.getByLabel("Email contains").press("Enter");
+    await page.getByRole("link", { name: member.email }).click();
+    await page.getByLabel("Role", { exact: true }).selectOption("moderator");
+    await page.getByRole("button", { name: "Assign role" }).click();
+    await page.getByRole("button", { name: "Remove role moderator" }).waitFor();
+    // The same access token: roles are read per request, not frozen in the token.
+    expect((await del()).status).toBe(204);
+    expect(await srv.sql(`SELECT id FROM todos WHERE id = $1`, [todo.body.id])).toEqual([]);
+    // The records test below counts the projects.
+    expect((await srv.api("DELETE", `/api/collections/projects/records/${p.body.id}`, undefined, owner.accessToken)).status).toBe(204);
+  });
+
   it("unlocks a locked account, showing its failed attempts, and resets MFA", async () => {
     const carol = await registerUser(srv);
     // Carol has TOTP on.
