@@ -684,9 +684,9 @@ func TestRealtimeStartingNodeSendsNoOldChanges(t *testing.T) {
 
 // TestRealtimeWideFanout: one read of the change log fanned out to 300
 // subscriptions on two sockets (the owner's and a member's, who may not
-// read the note), events shared among them: every subscription hears
-// every change once, in order, as its reader may see it; carol, no
-// member, hears nothing.
+// read the note), half of them filtered, events and answers shared among
+// them: every subscription hears every change it matches once, in order,
+// as its reader may see it; carol, no member, hears nothing.
 func TestRealtimeWideFanout(t *testing.T) {
 	t.Parallel()
 	cfg := loadExample(t)
@@ -697,9 +697,17 @@ func TestRealtimeWideFanout(t *testing.T) {
 	pid := w.mustDo(ann, "POST", "/api/collections/projects/records", map[string]any{"name": "P", "owner": w.ids[ann], "members": []string{w.ids[bob]}}, 201).str("id")
 	const subs, writes = 150, 12
 	socks := map[string]*wsClient{ann: w.as(ann), bob: w.as(bob)}
+	// Every other subscription filters: the same filter on a socket is
+	// asked once per change (realtime's matched memo), and must still
+	// answer each subscription.
+	filtered := func(i int) bool { return i%2 == 1 }
 	for _, c := range socks {
 		for i := range subs {
-			c.subscribe(fmt.Sprint("s", i), "collection:todos", "")
+			f := ""
+			if filtered(i) {
+				f = `title == "t3"`
+			}
+			c.subscribe(fmt.Sprint("s", i), "collection:todos", f)
 		}
 	}
 	outsider := w.as(carol)
@@ -714,7 +722,7 @@ func TestRealtimeWideFanout(t *testing.T) {
 	for who, c := range socks {
 		last := map[string]float64{}
 		count := map[string]int{}
-		for range subs * writes {
+		for range subs/2*writes + subs/2 {
 			e := c.event()
 			sub := e["sub"].(string)
 			seq := e["seq"].(float64)
@@ -724,13 +732,22 @@ func TestRealtimeWideFanout(t *testing.T) {
 			last[sub] = seq
 			count[sub]++
 			rec, _ := e["record"].(map[string]any)
+			var i int
+			fmt.Sscanf(sub, "s%d", &i) //nolint:errcheck // the ids are ours
+			if filtered(i) && rec["title"] != "t3" {
+				t.Fatalf("%s %s: the filter let through %v", who, sub, e)
+			}
 			if _, shown := rec["note"]; shown != (who == ann) {
 				t.Fatalf("%s sees the note: %v (want %v): %v", who, shown, who == ann, e)
 			}
 		}
 		for i := range subs {
-			if n := count[fmt.Sprint("s", i)]; n != writes {
-				t.Errorf("%s s%d heard %d of %d", who, i, n, writes)
+			want := writes
+			if filtered(i) {
+				want = 1
+			}
+			if n := count[fmt.Sprint("s", i)]; n != want {
+				t.Errorf("%s s%d heard %d of %d", who, i, n, want)
 			}
 		}
 	}

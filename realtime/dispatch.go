@@ -321,6 +321,8 @@ type eventBuilder struct {
 	// sockets of one user on one topic ask the same question
 	// (bench/realtime: 10,000 sockets of 99 users).
 	readable map[readerKey]readResult
+	// matched remembers filter answers the same way.
+	matched map[matchKey]bool
 }
 
 type readResult struct {
@@ -332,7 +334,7 @@ type readResult struct {
 
 func newEventBuilder(ctx context.Context, h *Hub) *eventBuilder {
 	return &eventBuilder{ctx: ctx, h: h, now: h.cfg.Now(), loads: h.eng().Loads(ctx), current: map[string]map[string]engine.Record{},
-		encoded: map[eventKey][]byte{}, readable: map[readerKey]readResult{}}
+		encoded: map[eventKey][]byte{}, readable: map[readerKey]readResult{}, matched: map[matchKey]bool{}}
 }
 
 // readerKey names a change and everything a rule can read of a reader,
@@ -341,6 +343,12 @@ type readerKey struct {
 	seq int64
 	ip  string
 	who string // authState.key; empty for anonymous
+}
+
+// matchKey names a filter's answer for a change and a reader.
+type matchKey struct {
+	reader readerKey
+	filter *rules.Filter
 }
 
 // eventKey names an encoded event: the same change on the same kind of
@@ -412,11 +420,19 @@ func (b *eventBuilder) build(s *subscription, c engine.Change) ([]byte, bool) {
 	hidden := rr.hidden
 	match := true
 	if s.filter != nil {
-		m, err := s.filter.Match(&rules.Input{Auth: who.Principal, Record: rec, Request: who.Request}, b.loads)
-		if err != nil {
-			b.h.log.Debug("realtime: a filter failed on a record", slog.String("error", err.Error()))
+		// Subscriptions with the same filter (one object per source) and
+		// reader get the same answer.
+		mk := matchKey{reader: key, filter: s.filter}
+		m, seen := b.matched[mk]
+		if !seen {
+			ok, err := s.filter.Match(&rules.Input{Auth: who.Principal, Record: rec, Request: who.Request}, b.loads)
+			if err != nil {
+				b.h.log.Debug("realtime: a filter failed on a record", slog.String("error", err.Error()))
+			}
+			m = err == nil && ok
+			b.matched[mk] = m
 		}
-		match = err == nil && m
+		match = m
 	}
 	if !match && c.Op != "update" {
 		return nil, false
