@@ -437,13 +437,15 @@ func (b *eventBuilder) build(s *subscription, c engine.Change) ([]byte, bool) {
 	if !match && c.Op != "update" {
 		return nil, false
 	}
-	topic := "collection:" + c.Collection
-	if s.topic.RecordID != "" {
-		topic = "record:" + c.Collection + ":" + c.ID
-	}
 	ek := eventKey{seq: c.Seq, record: s.topic.RecordID != "", match: match, hidden: rr.hiddenKey}
 	if msg, ok := b.encoded[ek]; ok {
 		return msg, true
+	}
+	// The topic's name is the encoding's business: made once per event
+	// and view, not per delivery.
+	topic := "collection:" + c.Collection
+	if s.topic.RecordID != "" {
+		topic = "record:" + c.Collection + ":" + c.ID
 	}
 	msg, err := b.encode(topic, c, rec, hidden, match)
 	if err != nil {
