@@ -556,7 +556,7 @@ func (c *conn) writeAll(msgs []outMsg) error {
 		if m.sub != "" {
 			// {"sub":"<id>", then the shared event without its opening
 			// brace.
-			c.buf = append(append(append(c.buf[:0], `{"sub":`...), jsonString(m.sub)...), ',')
+			c.buf = append(appendJSONString(append(c.buf[:0], `{"sub":`...), m.sub), ',')
 			data = append(c.buf, m.data[1:]...)
 			c.buf = data
 		}

@@ -250,3 +250,17 @@ func jsonString(s string) string {
 	b, _ := json.Marshal(s) //nolint:errcheck // strings always marshal
 	return string(b)
 }
+
+// appendJSONString appends s as a JSON string. The ids of subscriptions
+// are written in front of every event a socket sends: the plain ones go
+// in as they are, without the two allocations of jsonString.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return append(buf, jsonString(s)...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}

@@ -129,3 +129,17 @@ func FuzzClientMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendJSONString: the fast path writes what json.Marshal writes.
+// Not parallel: it counts allocations.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "s", "sub-1_a.b", "quote\"d", `back\slash`, "tab\t", "<b>&", "é", "\u2028", "\x7f", string([]byte{0xff})} {
+		if got, want := string(appendJSONString([]byte("x"), s)), "x"+jsonString(s); got != want {
+			t.Errorf("%q: %s, want %s", s, got, want)
+		}
+	}
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { buf = appendJSONString(buf[:0], "sub-1") }); n != 0 {
+		t.Errorf("a plain id costs %v allocations, want 0", n)
+	}
+}
