@@ -84,7 +84,15 @@ func TestFilterVectorsSQL(t *testing.T) {
 				id, filled, err := storeVector(ctx, pool, col, c.Record)
 				var pgErr *pgconn.PgError
 				if errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05") {
-					t.Skipf("the table cannot hold this record: %v", err)
+					// A NUL in text is the one value Postgres cannot store:
+					// such a record never reaches a table (the API answers
+					// 400 invalid_data; fuzz_e2e_test.go writes one), so no SQL
+					// ever sees it; Match still answers it (filter_vectors_test.go).
+					// Any other vector failing to store is a failure.
+					if !strings.Contains(string(c.Record), `\u0000`) {
+						t.Fatalf("store %s: %v", c.Record, err)
+					}
+					return
 				}
 				if err != nil {
 					t.Fatalf("store %s: %v", c.Record, err)
