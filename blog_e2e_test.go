@@ -176,23 +176,26 @@ func TestBlogExampleRules(t *testing.T) {
 	w.mustDo(mod, "DELETE", posts+"/"+modPost, nil, 204)
 }
 
-// TestBlogExampleTypesAreFresh: the web app's generated types are those
-// of its abe.yaml (regenerate with the command in examples/blog/README.md).
-func TestBlogExampleTypesAreFresh(t *testing.T) {
+// TestExampleTypesAreFresh: each example web app's generated types are
+// those of its abe.yaml (regenerate with the command in the message).
+func TestExampleTypesAreFresh(t *testing.T) {
 	t.Parallel()
-	cfg, err := schema.Load("examples/blog/abe.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := tstypes.Generate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile("examples/blog/web/src/abe-types.ts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Fatal("examples/blog/web/src/abe-types.ts is stale: abe gen types --lang ts -c examples/blog/abe.yaml -o examples/blog/web/src/abe-types.ts")
+	for _, ex := range []string{"blog", "todo"} {
+		cfg, err := schema.Load("examples/" + ex + "/abe.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := tstypes.Generate(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := "examples/" + ex + "/web/src/abe-types.ts"
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s is stale: abe gen types --lang ts -c examples/%s/abe.yaml -o %s", path, ex, path)
+		}
 	}
 }

@@ -184,7 +184,12 @@ collections:
       done: { type: bool, default: false }
       tag: { type: text }
       secret: { type: text, rules: { read: "auth != null && auth.email == 'hooks@x.test'" } }
-    rules: { list: "true", read: "record.tag != 'not-for-hooks' || auth == null || auth.email != 'hooks@x.test'", create: "true", update: "true", delete: "true" }
+    rules:
+      list: "record.tag != 'unlisted-for-hooks' || auth == null || auth.email != 'hooks@x.test'"
+      read: "record.tag != 'not-for-hooks' || auth == null || auth.email != 'hooks@x.test'"
+      create: "true"
+      update: "true"
+      delete: "true"
     webhooks:
       - { name: all, url: "%[1]s/all", events: [create, update, delete], secret_env: HOOK_SECRET }
       - { name: done, url: "%[1]s/done", events: [update], filter: "done == true", secret_env: HOOK_SECRET }
@@ -385,20 +390,25 @@ func TestWebhooks(t *testing.T) {
 		t.Parallel()
 		// Its read rule refuses the principal this record: nothing is sent.
 		hidden := hw.mustDo(ann, "POST", "/api/collections/notes/records", map[string]any{"title": "h", "tag": "not-for-hooks"}, 201).str("id")
+		// Its list rule refuses it, though the read rule allows it: a
+		// webhook follows the collection, as a list would show it.
+		unlisted := hw.mustDo(ann, "POST", "/api/collections/notes/records", map[string]any{"title": "u", "tag": "unlisted-for-hooks"}, 201).str("id")
 		shown := hw.mustDo(ann, "POST", "/api/collections/notes/records", map[string]any{"title": "s", "secret": "s4"}, 201).str("id")
 		got := hw.rc.await(t, "/as-hooks", "the readable record", func(r []hookRequest) bool {
 			return slices.ContainsFunc(r, func(h hookRequest) bool { return h.event["id"] == shown })
 		})
 		for _, r := range got {
-			if r.event["id"] == hidden {
-				t.Fatalf("a record the principal may not read was sent: %s", r.body)
+			if r.event["id"] == hidden || r.event["id"] == unlisted {
+				t.Fatalf("a record the principal may not read or list was sent: %s", r.body)
 			}
 			if r.event["id"] == shown && r.event["record"].(map[string]any)["secret"] != "s4" {
 				t.Fatalf("the principal's field rule allows secret, the event has none: %s", r.body)
 			}
 		}
-		if js := hw.jobs(t, "as-hooks", hidden); len(js) != 0 {
-			t.Fatalf("a job was queued for a record the principal may not read: %+v", js)
+		for _, id := range []string{hidden, unlisted} {
+			if js := hw.jobs(t, "as-hooks", id); len(js) != 0 {
+				t.Fatalf("a job was queued for a record the principal may not read or list: %+v", js)
+			}
 		}
 	})
 

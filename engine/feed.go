@@ -163,12 +163,31 @@ type Reader struct {
 // Readable checks the read rule of collection for rec and returns the
 // fields the field read rules hide from the reader.
 func (e *Engine) Readable(ctx context.Context, collection string, who Reader, rec Record, loads *rules.Loads) (ok bool, hidden []string, err error) {
+	return e.visible(ctx, collection, who, rec, loads, false)
+}
+
+// Listed is Readable for a feed of the whole collection (a collection
+// topic, a webhook): the list rule must allow rec as well. A record that
+// may be read by id but is not listed (an unlisted link) must not be
+// announced to everyone who follows the collection.
+func (e *Engine) Listed(ctx context.Context, collection string, who Reader, rec Record, loads *rules.Loads) (ok bool, hidden []string, err error) {
+	return e.visible(ctx, collection, who, rec, loads, !e.rules.ListIsRead(collection))
+}
+
+func (e *Engine) visible(ctx context.Context, collection string, who Reader, rec Record, loads *rules.Loads, list bool) (ok bool, hidden []string, err error) {
 	co := e.colls[collection]
 	if co == nil {
 		return false, nil, fmt.Errorf("no collection %q", collection)
 	}
 	c := &caller{principal: who.Principal, request: who.Request}
-	d, err := e.rules.Allow(ctx, collection, rules.Read, c.input(rec, nil, nil), loads)
+	in := c.input(rec, nil, nil)
+	if list {
+		d, err := e.rules.Allow(ctx, collection, rules.List, in, loads)
+		if err != nil || !d.Allowed {
+			return false, nil, err
+		}
+	}
+	d, err := e.rules.Allow(ctx, collection, rules.Read, in, loads)
 	if err != nil || !d.Allowed {
 		return false, nil, err
 	}

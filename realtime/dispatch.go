@@ -340,9 +340,10 @@ func newEventBuilder(ctx context.Context, h *Hub) *eventBuilder {
 // readerKey names a change and everything a rule can read of a reader,
 // so that equal keys get equal answers.
 type readerKey struct {
-	seq int64
-	ip  string
-	who string // authState.key; empty for anonymous
+	seq    int64
+	ip     string
+	who    string // authState.key; empty for anonymous
+	record bool   // for a record topic, which the list rule does not guard
 }
 
 // matchKey names a filter's answer for a change and a reader.
@@ -402,11 +403,16 @@ func (b *eventBuilder) build(s *subscription, c engine.Change) ([]byte, bool) {
 		// record cannot be checked, so it is not sent.)
 		return nil, false
 	}
-	key := readerKey{seq: c.Seq, ip: s.conn.ip, who: st.key}
+	key := readerKey{seq: c.Seq, ip: s.conn.ip, who: st.key, record: s.topic.RecordID != ""}
 	rr, seen := b.readable[key]
 	who := st.reader(s.conn.ip, b.now)
 	if !seen {
-		ok, hidden, err := b.h.eng().Readable(b.ctx, c.Collection, who, rec, b.loads)
+		// A collection topic shows what a list would: the list rule too.
+		see := b.h.eng().Listed
+		if key.record {
+			see = b.h.eng().Readable
+		}
+		ok, hidden, err := see(b.ctx, c.Collection, who, rec, b.loads)
 		if err != nil {
 			b.h.log.Warn("realtime: a read rule failed; the event is not sent", slog.String("collection", c.Collection), slog.String("error", err.Error()))
 			return nil, false

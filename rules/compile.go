@@ -426,6 +426,18 @@ func (e *Engine) HiddenFields(ctx context.Context, collection string, in *Input,
 	return hidden, nil
 }
 
+// ListIsRead reports whether the collection's list rule is its read rule
+// (the same expression, or neither given), so that a record's read check
+// answers its list check too.
+func (e *Engine) ListIsRead(collection string) bool {
+	c := e.colls[collection]
+	if c == nil {
+		return false
+	}
+	l, r := c.ops[List], c.ops[Read]
+	return l == r || (l != nil && r != nil && l.src == r.src)
+}
+
 // HasFieldReadRules reports whether any field of the collection has a read
 // rule, so callers can skip HiddenFields.
 func (e *Engine) HasFieldReadRules(collection string) bool {

@@ -48,7 +48,8 @@ collections:
 // edgeRules are rules over the values where SQL and CEL once disagreed,
 // or could: integers near 2^53 and 2^63 against doubles, nulls under !=,
 // in and computed values, lists with null, empty lists, relations ordered
-// with strings, strings by case, timestamps with offsets, json null, and
+// with strings, strings by case, timestamps with offsets, json null, in
+// on json (lists, objects' keys, scalars), and
 // related records loaded with get() and exists().
 var edgeRules = []string{
 	"record.count > 9007199254740992.0", "!(record.count > 9007199254740992.0)", "record.count >= 9007199254740994.0",
@@ -70,6 +71,8 @@ var edgeRules = []string{
 	"record.due + duration('500ns') > timestamp('2025-01-01T00:00:00Z')", "!(record.due + duration('1ns') == timestamp('2025-01-01T00:00:00Z'))",
 	"record.due - duration('1500ns') <= timestamp('2024-12-31T23:59:59.9999985Z')", "record.due >= request.time",
 	"record.meta == null", "record.meta != null",
+	"auth.email in record.meta", "!(auth.email in record.meta)", "'a' in record.meta", "!('a' in record.meta)",
+	"'null' in record.meta", "'' in record.meta", "auth.id == record.owner || auth.email in record.meta",
 	"size(record.labels) == 0", "record.labels == []", "record.members == []", "auth.id in record.members", "!(auth.id in record.members)",
 	"record.members != []", "!(record.members == [])", "size(record.members) == 0", "!(size(record.members) == 0)", "record.owner in record.members",
 	"!(record.owner in record.members)", "!('x' in record.members)", "!(auth.id in record.members) || record.owner == null", "record.members == [auth.id]", "record.members != [auth.id]", "!(record.note.startsWith('a'))",
@@ -122,7 +125,8 @@ func TestRulesEdgeCases(t *testing.T) {
 	members := [][]string{{}, {users[0]}}
 	groupRefs := []any{nil, groups[0], groups[1], groups[2]}
 	dues := []any{nil, "2025-01-01T01:00:00+01:00", "2024-12-31T23:59:59.999999-00:30", "2025-01-01T00:00:00Z"}
-	metas := []any{nil, "null", `{"a": 9007199254740993}`, `[]`}
+	metas := []any{nil, "null", `{"a": 9007199254740993}`, `[]`, `["e0@example.test", 1]`, `{"e0@example.test": null}`,
+		`"e0@example.test"`, `"a"`, `[["a"]]`, `["a", null]`, `["E0@example.test", ""]`, `1`, `{"b": "a"}`}
 	titles := []string{"Z", "a", "é", "", "A"}
 	emails := []any{nil, "e0@example.test", "E0@example.test"}
 	const n = 120

@@ -668,6 +668,21 @@ func (tr *translator) membership(x, list ast.Expr) (string, error) {
 }
 
 func (tr *translator) membershipValues(vx, vl val) (string, error) {
+	if vl.typ == "jsonb" && !vl.konst && vx.konst && vx.typ != "jsonb" {
+		// A string in a json field: CEL's in finds it among a list's items
+		// or an object's keys, as jsonb's ? does at the top level (a
+		// string is never equal to a number or a nested list, in either).
+		// On anything else (a scalar, null) CEL fails, which stays unknown
+		// here, and ? would find a scalar string equal to the text.
+		if vx.failed {
+			return "NULL", nil
+		}
+		s, ok := vx.value.(string)
+		if !ok {
+			return "", cannot("in works in SQL on a json field only for a string")
+		}
+		return "(CASE WHEN jsonb_typeof(" + vl.sql + ") IN ('array', 'object') THEN " + vl.sql + " ? " + tr.q.Arg(s) + "::text END)", nil
+	}
 	if vl.typ == "jsonb" || vx.typ == "jsonb" || strings.HasSuffix(vx.typ, "[]") || vx.relation != nil || vl.relation != nil {
 		return "", cannot("in works in SQL on list fields and lists of values")
 	}

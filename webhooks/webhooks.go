@@ -290,7 +290,7 @@ func (s *Service) Written(ctx context.Context, ev *engine.WriteEvent) error {
 		}
 		hidden := h.hidden
 		if h.principal != nil {
-			ok, hid, err := set.engine.Readable(ctx, ev.Collection, engine.Reader{Principal: h.principal, Request: req}, rec, loads)
+			ok, hid, err := set.engine.Listed(ctx, ev.Collection, engine.Reader{Principal: h.principal, Request: req}, rec, loads)
 			if err != nil {
 				return fmt.Errorf("webhook %s/%s: read rules: %w", h.collection, h.name, err)
 			}

@@ -16,6 +16,7 @@ export type ProjectsRecord = {
   /** Ids of accounts. */
   members: string[];
   order: unknown;
+  invited?: unknown;
   /** The related records asked for with expand; what the caller may not read is left out. */
   expand?: { owner?: { id: string; name: string } | null; members?: Array<{ id: string; name: string }> };
 };
@@ -30,6 +31,8 @@ export type ProjectsCreate = {
   /** Ids of accounts. */
   members?: string[];
   order?: unknown;
+  /** Default: []. */
+  invited?: unknown;
 };
 
 /** A partial update of projects: the fields it names are set. */
@@ -40,6 +43,7 @@ export type ProjectsUpdate = {
   /** Ids of accounts. */
   members?: string[];
   order?: unknown;
+  invited?: unknown;
 };
 
 /** A record of todos, as the server answers it. */
@@ -97,10 +101,8 @@ export type InvitesRecord = {
   project: string;
   project_name: string | null;
   email: string;
-  /** The id of an account. */
-  user: string | null;
   /** The related records asked for with expand; what the caller may not read is left out. */
-  expand?: { project?: ProjectsRecord | null; user?: { id: string; name: string } | null };
+  expand?: { project?: ProjectsRecord | null };
 };
 
 /** The body of a create or a replace of invites. */
@@ -111,8 +113,6 @@ export type InvitesCreate = {
   project: string;
   project_name?: string | null;
   email: string;
-  /** The id of an account. */
-  user?: string | null;
 };
 
 /** A partial update of invites: the fields it names are set. */
@@ -121,8 +121,6 @@ export type InvitesUpdate = {
   project?: string;
   project_name?: string | null;
   email?: string;
-  /** The id of an account. */
-  user?: string | null;
 };
 
 /** Every collection, with the types of its records and bodies. */

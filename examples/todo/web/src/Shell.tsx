@@ -8,7 +8,6 @@ import { abe, notice } from "./abe.js";
 import { go, useRoute } from "./base/route.js";
 import { useStore } from "./base/store.js";
 import { SyncStatus } from "./base/SyncStatus.js";
-import { useAcceptedInvites } from "./projects/invites.js";
 import { ProjectList } from "./projects/ProjectList.js";
 import { MergeView } from "./todos/MergeView.js";
 import { ProjectView } from "./todos/ProjectView.js";
@@ -17,7 +16,6 @@ export function Shell({ user }: { user: AuthUser }) {
   const route = useRoute();
   const { undo, redo, canUndo, canRedo } = useUndo();
   const last = useStore(notice);
-  useAcceptedInvites(user);
   useEffect(() => {
     if (!last) return;
     const t = setTimeout(() => notice.get() === last && notice.set(null), 8000);

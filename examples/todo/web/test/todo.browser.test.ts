@@ -135,7 +135,7 @@ describe("the todo example", { timeout: 120_000 }, () => {
     await saved(a);
   });
 
-  it("makes a project with todos and invites Bob, who sees it after accepting", async () => {
+  it("makes a project with todos and invites Bob, who joins while Alice's app is closed", async () => {
     await a.getByLabel("New project name").fill("Garden");
     await a.getByRole("button", { name: "Create" }).click();
     await a.getByRole("link", { name: /Garden/ }).click();
@@ -146,14 +146,23 @@ describe("the todo example", { timeout: 120_000 }, () => {
     await a.getByRole("button", { name: "Invite" }).click();
     await a.getByRole("list", { name: "Invited" }).getByText(bob.email).waitFor();
     await saved(a);
+    await shot(a, "invited");
 
+    // Alice closes the app: Bob joins without her.
+    await a.goto("about:blank");
     await b.getByText("You are invited to").waitFor();
+    await shot(b, "invitation");
     await b.getByRole("button", { name: "Accept" }).click();
-    await expect.poll(async () => (await srv.sql<{ n: number }>("SELECT cardinality(members) AS n FROM projects WHERE id = $1", [projectId]))[0]?.n, WAIT).toBe(1);
-    // Alice's window adds Bob to the members; Bob's list shows the project.
     await b.getByRole("link", { name: /Garden/ }).click();
     await b.getByRole("heading", { name: "Garden" }).waitFor();
     await expect.poll(() => titles(b), WAIT).toEqual(["Water the plants", "Weed the beds", "Buy seeds"]);
+    const [joined] = await srv.sql<{ members: string[]; invited: unknown[] }>("SELECT members::text[], invited FROM projects WHERE id = $1", [projectId]);
+    expect(joined?.members.length).toBe(1);
+    expect(joined?.invited).toEqual([]);
+    expect((await srv.sql("SELECT 1 FROM invites WHERE project = $1", [projectId])).length).toBe(0);
+    // Alice comes back to Bob among the people and no invitation left.
+    await a.goto(`${srv.url}/p/${projectId}`);
+    await a.getByRole("heading", { name: "Garden" }).waitFor();
     await a.getByRole("button", { name: "Remove Bob" }).waitFor();
     await expect.poll(() => a.getByRole("list", { name: "Invited" }).count(), WAIT).toBe(0);
     // The owner's note is hidden from members: not in the page, not in the server's answers.

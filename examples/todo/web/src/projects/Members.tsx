@@ -7,7 +7,7 @@ import { useWrites } from "@abe-stack/sdk/react";
 import { useEffect, useState, type FormEvent } from "react";
 import { abe } from "../abe.js";
 import type { ProjectsRecord } from "../abe-types.js";
-import { normalEmail, useInvites } from "./invites.js";
+import { cancel, invite, normalEmail, useInvites } from "./invites.js";
 
 function useNames(project: ProjectsRecord): Map<string, string> {
   const [names, setNames] = useState(new Map<string, string>());
@@ -35,15 +35,15 @@ export function Members({ project, user }: { project: ProjectsRecord; user: Auth
   const writes = useWrites();
   const names = useNames(project);
   const owner = project.owner === user.id;
-  const invites = useInvites().filter((i) => i.project === project.id && !i.user);
+  const invites = useInvites().filter((i) => i.project === project.id);
   const [email, setEmail] = useState("");
   const label = (id: string) => (id === user.id ? "You" : names.get(id) || "Someone");
 
-  function invite(e: FormEvent) {
+  function send(e: FormEvent) {
     e.preventDefault();
     const m = normalEmail(email);
     if (!m) return;
-    if (!invites.some((i) => normalEmail(i.email) === m)) writes.create("invites", { project: project.id, project_name: project.name, email: m });
+    if (!invites.some((i) => normalEmail(i.email) === m)) invite(writes, project, m);
     setEmail("");
   }
 
@@ -70,7 +70,7 @@ export function Members({ project, user }: { project: ProjectsRecord; user: Auth
       </ul>
       {owner ? (
         <>
-          <form className="add" onSubmit={invite}>
+          <form className="add" onSubmit={send}>
             <input type="email" aria-label="Invite by email" placeholder="Invite by email" value={email} onChange={(e) => setEmail(e.target.value)} required />
             <button>Invite</button>
           </form>
@@ -80,7 +80,7 @@ export function Members({ project, user }: { project: ProjectsRecord; user: Auth
                 <li key={i.id}>
                   <span className="grow muted">{i.email}</span>
                   <span className="muted small">invited</span>
-                  <button className="link" onClick={() => writes.delete("invites", i.id)} aria-label={`Cancel the invitation of ${i.email}`}>
+                  <button className="link" onClick={() => cancel(writes, i)} aria-label={`Cancel the invitation of ${i.email}`}>
                     Cancel
                   </button>
                 </li>

@@ -9,11 +9,10 @@ import { accept, decline, normalEmail, useInvites } from "./invites.js";
 
 export function ProjectList({ user }: { user: AuthUser }) {
   const { records: projects, source } = useLive("projects", { sort: ["name"] });
-  const mine = useInvites().filter((i) => normalEmail(i.email) === normalEmail(user.email));
-  const invites = mine.filter((i) => !i.user);
-  // An accepted invitation goes once the owner's app has added this user:
-  // access changed, which realtime does not announce, so ask again.
-  useEffect(() => void abe.live("projects", { sort: ["name"] }).refetch(), [mine.length]);
+  const invites = useInvites().filter((i) => normalEmail(i.email) === normalEmail(user.email));
+  // Joining changed what this user may list, which realtime does not
+  // announce (the project was hidden before): ask again.
+  useEffect(() => void abe.live("projects", { sort: ["name"] }).refetch(), [invites.length]);
   const writes = useWrites();
   const [name, setName] = useState("");
   const [error, setError] = useState("");

@@ -1,15 +1,15 @@
-// Invitations by email (the invites collection of abe.yaml). abe has no
-// way for a user to look another up by email, and should not: it would
-// tell who has an account. So the owner writes an invitation for an
-// email; only the owner and that account can read it. The invitee
-// accepts by putting their id on it, and the owner's app, seeing that,
-// adds the id to the project's members (only the owner may) and deletes
-// the invitation. Neither step goes through the undo history.
-import { listInsert, type AuthUser } from "@abe-stack/sdk";
+// Invitations by email. abe has no way for a user to look another up by
+// email, and should not: it would tell who has an account. So the owner
+// writes the email into the project's invited list (which only the owner
+// reads) and an invitation record that tells the invited account where
+// it is invited. The invitee then joins or declines by itself, in one
+// batch: its own id onto members, its own email off the list, and the
+// invitation deleted. abe.yaml's rules allow exactly that, so nothing
+// waits for the owner's app. Joining and declining are not undo steps.
+import { listInsert, listRemove, type AuthUser, type Operation, type Writes } from "@abe-stack/sdk";
 import { useLive } from "@abe-stack/sdk/react";
-import { useEffect, useRef } from "react";
 import { abe } from "../abe.js";
-import type { InvitesRecord } from "../abe-types.js";
+import type { InvitesRecord, ProjectsRecord } from "../abe-types.js";
 
 export const normalEmail = (e: string) => e.trim().toLowerCase();
 
@@ -18,34 +18,33 @@ export function useInvites(): InvitesRecord[] {
   return useLive("invites", { sort: ["created_at"] }).records;
 }
 
-/** Adds the accepting users of this owner's invitations to the projects. */
-export function useAcceptedInvites(user: AuthUser): void {
-  const invites = useInvites();
-  const { records: projects } = useLive("projects", { sort: ["name"] });
-  const busy = useRef(new Set<string>());
-  useEffect(() => {
-    for (const inv of invites) {
-      const who = inv.user;
-      if (!who || busy.current.has(inv.id)) continue;
-      const p = projects.find((x) => x.id === inv.project && x.owner === user.id);
-      if (!p) continue;
-      busy.current.add(inv.id);
-      void (async () => {
-        try {
-          if (!(p.members ?? []).includes(who)) await abe.records("projects").applyOps(p.id, [listInsert("members", who)]);
-          await abe.records("invites").delete(inv.id);
-        } catch {
-          busy.current.delete(inv.id); // offline or refused: tried again on the next change
-        }
-      })();
-    }
-  }, [invites, projects, user.id]);
+/** The owner invites an email: one undo step, queued (it works offline). */
+export function invite(writes: Pick<Writes, "apply">, project: ProjectsRecord, email: string): void {
+  writes.apply([
+    { collection: "invites", id: crypto.randomUUID(), ops: [], create: { project: project.id, project_name: project.name, email } },
+    { collection: "projects", id: project.id, ops: [listInsert("invited", email)] },
+  ]);
+}
+
+/** The owner takes an invitation back. */
+export function cancel(writes: Pick<Writes, "apply">, inv: InvitesRecord): void {
+  writes.apply([
+    { collection: "invites", id: inv.id, ops: [], remove: true },
+    { collection: "projects", id: inv.project, ops: [listRemove("invited", inv.email)] },
+  ]);
 }
 
 export async function accept(inv: InvitesRecord, user: AuthUser): Promise<void> {
-  await abe.records("invites").update(inv.id, { user: user.id });
+  await answer(inv, [listInsert("members", user.id), listRemove("invited", inv.email)]);
 }
 
 export async function decline(inv: InvitesRecord): Promise<void> {
-  await abe.records("invites").delete(inv.id);
+  await answer(inv, [listRemove("invited", inv.email)]);
+}
+
+async function answer(inv: InvitesRecord, ops: Operation[]): Promise<void> {
+  await abe.batch([
+    { collection: "projects", action: "update", id: inv.project, ops },
+    { collection: "invites", action: "delete", id: inv.id },
+  ]);
 }
